@@ -1,0 +1,34 @@
+# Tavern: `make` prints this help. Targets are documented by their `## ` line.
+SHELL := /bin/bash
+GO ?= go
+CONFIG ?= ./sys.config
+HOST ?= $(shell hostname -f 2>/dev/null || hostname)
+export CGO_ENABLED ?= 0
+
+.DEFAULT_GOAL := help
+
+help: ## print this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build bin/tavern-server and bin/tavern-console
+	$(GO) build -o bin/tavern-server ./nodes/server
+	@if [ -d nodes/console ]; then $(GO) build -o bin/tavern-console ./nodes/console; fi
+
+run: build ## run one node with the embedded SQLite default (CONFIG=./sys.config)
+	./bin/tavern-server -config $(CONFIG)
+
+test: ## run every test with the race detector (Postgres at 127.0.0.1:5432, erl)
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
+
+bench: ## run the benchmarks against their baselines; writes docs/BENCHMARKS.md
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./apps/... 
+
+lint: ## go vet + staticcheck
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+
+tidy: ## go mod tidy + gofmt
+	$(GO) mod tidy
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: help build run test bench lint tidy

@@ -1,0 +1,667 @@
+package board
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/gen"
+	"github.com/ergo-services/ergo/lib"
+
+	"github.com/tavernhq/tavern/apps/board/rules"
+	"github.com/tavernhq/tavern/apps/gateway/wire"
+	"github.com/tavernhq/tavern/apps/store"
+)
+
+// actor is one active board: it orders the board's ops, keeps its state,
+// hands ops to the group-commit writer, and after each commit acks the
+// senders and sends the events to the members, in seq order.
+type actor struct {
+	gen.Server
+}
+
+// Messages the actor sends itself or gets from the router.
+type (
+	activate    struct{ Delay time.Duration } // router: load now (after Delay)
+	loadNow     struct{}
+	commitDone  struct {
+		Epoch int64
+		Last  int64
+		Err   error
+	}
+	resubmit  struct{}
+	idleCheck struct{ Gen uint64 }
+	crash     struct{} // console "kill": panic inside the actor on purpose
+	register  struct {
+		Board string
+		Pid   etf.Pid
+	}
+)
+
+type phase int
+
+const (
+	phaseWaiting phase = iota // started, waiting for the router's activate
+	phaseLoading              // reading the database
+	phaseActive
+)
+
+type pendingOp struct {
+	seq    int64
+	member etf.Pid
+	user   string
+	opID   string
+	tag    uint64
+	op     *rules.Op
+	frame  []byte
+	dup    bool // a retry of an op still in flight: answer dup on commit
+}
+
+type memberInfo struct {
+	user string
+	ref  etf.Ref
+}
+
+type dedupKey struct{ user, opID string }
+
+type boardState struct {
+	deps *Deps
+	id   string
+	log  *slog.Logger
+
+	phase phase
+	epoch int64
+
+	seq       int64 // last assigned
+	committed int64 // last durable and published
+	spec      *rules.State // state after every assigned op
+	durable   *rules.State // state after the committed ops: what joiners see
+	rnd       *rand.Rand
+
+	pending     []pendingOp // assigned, not yet committed, in seq order
+	unsubmitted []store.Op  // assigned, not yet handed to the writer
+	inFlight    bool        // one commit of this board at a time
+	snapSeq     int64       // seq of the last stored snapshot
+	snapDue     *store.Snapshot
+	snapCache   []byte // encoded durable snapshot at snapCacheSeq
+	snapCacheAt int64
+
+	ring   [][]byte // ev frames of the last ReplayKeep committed ops
+	ringAt int64    // seq of ring[len(ring)-1]
+
+	dedup      map[dedupKey]int64
+	dedupOrder []dedupKey // FIFO to forget the oldest
+	dedupHead  int
+	oldestOp   int64 // lowest seq whose op id is in dedup (0: none)
+
+	members map[etf.Pid]*memberInfo
+	users   map[string]int
+
+	waiting []etf.Term // requests that arrived before the board was loaded
+	idleGen uint64
+	loadTry int
+}
+
+// Init never fails (a failing Init panics the supervisor, ERGO_NOTES.md):
+// it only tells the router it exists and waits for "activate".
+func (a *actor) Init(process *gen.ServerProcess, args ...etf.Term) error {
+	deps, _ := args[0].(*Deps)
+	id, _ := args[1].(string)
+	st := &boardState{
+		deps:    deps,
+		id:      id,
+		log:     deps.Log.With("board", id),
+		members: make(map[etf.Pid]*memberInfo),
+		users:   make(map[string]int),
+	}
+	process.State = st
+	if err := process.Send(RouterName, register{Board: id, Pid: process.Self()}); err != nil {
+		st.log.Error("board cannot reach its router", "err", err)
+		process.Send(process.Self(), gen.MessageExit{Reason: "normal"})
+	}
+	return nil
+}
+
+func (a *actor) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.ServerStatus {
+	st := process.State.(*boardState)
+	switch m := message.(type) {
+	case activate:
+		if st.phase != phaseWaiting {
+			return gen.ServerStatusOK
+		}
+		st.phase = phaseLoading
+		if m.Delay > 0 {
+			process.SendAfter(process.Self(), loadNow{}, m.Delay)
+		} else {
+			process.Send(process.Self(), loadNow{})
+		}
+	case loadNow:
+		return st.load(process)
+	case Join:
+		if st.phase != phaseActive {
+			return st.hold(process, m)
+		}
+		st.join(process, m)
+	case Op:
+		if st.phase != phaseActive {
+			return st.hold(process, m)
+		}
+		st.op(process, m)
+	case Leave:
+		st.leave(process, m.Member)
+		st.armIdle(process)
+	case gen.MessageDown:
+		if _, ok := st.members[m.Pid]; ok {
+			st.leave(process, m.Pid)
+			st.armIdle(process)
+		}
+	case commitDone:
+		return st.committedUpTo(process, m)
+	case resubmit:
+		st.submit(process)
+	case idleCheck:
+		if m.Gen == st.idleGen && st.idle() {
+			st.log.Debug("board passivates")
+			return gen.ServerStatusStop
+		}
+	case crash:
+		panic(fmt.Sprintf("board %s: crash requested by an operator", st.id))
+	case gen.MessageExit:
+		return gen.ServerStatusStopWithReason(m.Reason)
+	default:
+		st.log.Warn("board got an unknown message", "type", fmt.Sprintf("%T", message))
+	}
+	return gen.ServerStatusOK
+}
+
+// HandleCall answers the console's questions about the board.
+func (a *actor) HandleCall(process *gen.ServerProcess, from gen.ServerFrom, message etf.Term) (etf.Term, gen.ServerStatus) {
+	st := process.State.(*boardState)
+	switch message.(type) {
+	case infoRequest:
+		return st.info(), gen.ServerStatusOK
+	}
+	return lib.ErrUnsupportedRequest, gen.ServerStatusOK
+}
+
+func (a *actor) Terminate(process *gen.ServerProcess, reason string) {
+	st, ok := process.State.(*boardState)
+	if !ok {
+		return
+	}
+	// Whoever waits on an answer learns now; the op may still commit, and a
+	// retry with the same id is answered dup.
+	for _, p := range st.pending {
+		failTo(process, p.member, st.id, p.tag, CodeUnavailable, "board restarting")
+	}
+	st.pending = nil
+	st.failWaiting(process, "board stopped")
+	if reason != "normal" && reason != "shutdown" {
+		st.log.Warn("board actor terminated", "reason", reason)
+	}
+}
+
+// hold keeps a request until the board is loaded; a bounded queue.
+func (st *boardState) hold(process *gen.ServerProcess, m etf.Term) gen.ServerStatus {
+	if len(st.waiting) >= st.deps.Config.Mailbox {
+		st.fail(process, m, CodeUnavailable, "board loading")
+		return gen.ServerStatusOK
+	}
+	st.waiting = append(st.waiting, m)
+	return gen.ServerStatusOK
+}
+
+func (st *boardState) failWaiting(process *gen.ServerProcess, msg string) {
+	for _, m := range st.waiting {
+		st.fail(process, m, CodeUnavailable, msg)
+	}
+	st.waiting = nil
+}
+
+func (st *boardState) fail(process *gen.ServerProcess, m etf.Term, code, msg string) {
+	switch r := m.(type) {
+	case Join:
+		failTo(process, r.Member, st.id, r.Tag, code, msg)
+	case Op:
+		failTo(process, r.Member, st.id, r.Tag, code, msg)
+	}
+}
+
+func failTo(process gen.Process, to etf.Pid, board string, tag uint64, code, msg string) {
+	_ = process.Send(to, Failed{Board: board, Code: code, Msg: msg, Tag: tag})
+}
+
+// load activates the board in the database (bumping its epoch) and reads
+// its snapshot and later ops. While the database is down it retries with
+// backoff, answering requests "unavailable".
+func (st *boardState) load(process *gen.ServerProcess) gen.ServerStatus {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	replay, err := st.loadFrom(ctx)
+	if err != nil {
+		st.loadTry++
+		delay := min(time.Duration(1<<min(st.loadTry, 10))*20*time.Millisecond, 5*time.Second)
+		st.log.Warn("board load failed; retrying", "err", err, "in", delay)
+		st.failWaiting(process, "database unavailable")
+		process.SendAfter(process.Self(), loadNow{}, delay)
+		return gen.ServerStatusOK
+	}
+	st.loadTry = 0
+	st.phase = phaseActive
+	// Ops that became durable in a commit whose answer was lost are new to
+	// the members still attached: send them now, in order.
+	for _, ev := range replay {
+		st.publish(process, ev.Seq, ev.Frame)
+	}
+	waiting := st.waiting
+	st.waiting = nil
+	for _, m := range waiting {
+		switch r := m.(type) {
+		case Join:
+			st.join(process, r)
+		case Op:
+			st.op(process, r)
+		}
+	}
+	st.armIdle(process)
+	return gen.ServerStatusOK
+}
+
+func (st *boardState) loadFrom(ctx context.Context) ([]Event, error) {
+	cfg := st.deps.Config
+	act, err := st.deps.Store.Activate(ctx, st.id)
+	if err != nil {
+		return nil, err
+	}
+	lim := st.deps.Limits
+	var state *rules.State
+	if act.Snapshot != nil {
+		state, err = rules.LoadSnapshot(act.Snapshot, lim)
+		if err != nil {
+			return nil, fmt.Errorf("board %s: stored snapshot at %d: %w", st.id, act.SnapshotSeq, err)
+		}
+	} else {
+		state = rules.NewState(lim)
+	}
+	// Everything after the snapshot is replayed; op ids and ev frames of
+	// the last DedupKeep / ReplayKeep ops are remembered.
+	from := min(act.SnapshotSeq, max(0, act.Seq-int64(max(cfg.DedupKeep, cfg.ReplayKeep))))
+	ops, err := st.deps.Store.LoadOps(ctx, st.id, from, act.Seq)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(ops)) != act.Seq-from {
+		return nil, fmt.Errorf("board %s: op log has %d ops in (%d, %d]: a gap", st.id, len(ops), from, act.Seq)
+	}
+	st.epoch = act.Epoch
+	st.dedup = make(map[dedupKey]int64, len(ops))
+	st.dedupOrder = st.dedupOrder[:0]
+	st.dedupHead = 0
+	st.oldestOp = 0
+	st.ring = st.ring[:0]
+	oldCommitted := st.committed
+	var replay []Event
+	replayRand := rand.New(rand.NewPCG(1, 2)) // rolls change no state
+	for i := range ops {
+		o := &ops[i]
+		if o.Seq > act.SnapshotSeq {
+			dop, err := rules.Decode(o.Op, lim)
+			if err != nil {
+				return nil, fmt.Errorf("board %s: stored op %d: %w", st.id, o.Seq, err)
+			}
+			if _, err := state.Apply(dop, replayRand); err != nil {
+				// A stored op was valid when it was accepted; failing now is
+				// a rules change, kept in the log but without effect.
+				st.log.Error("stored op no longer applies", "seq", o.Seq, "err", err)
+			}
+		}
+		st.remember(dedupKey{o.User, o.OpID}, o.Seq)
+		frame := wire.Event(st.id, o.Seq, o.User, o.OpID, o.Op, o.Result)
+		st.pushRing(frame, o.Seq)
+		if len(st.members) > 0 && o.Seq > oldCommitted {
+			replay = append(replay, Event{Board: st.id, Seq: o.Seq, Frame: frame})
+		}
+	}
+	st.spec = state
+	st.durable = state.Clone()
+	st.seq, st.committed, st.snapSeq = act.Seq, act.Seq, act.SnapshotSeq
+	st.snapCache = nil
+	st.rnd = rand.New(rand.NewPCG(rand.Uint64(), uint64(act.Epoch)))
+	return replay, nil
+}
+
+func (st *boardState) remember(k dedupKey, seq int64) {
+	if old, ok := st.dedup[k]; ok && old <= seq {
+		return
+	}
+	st.dedup[k] = seq
+	st.dedupOrder = append(st.dedupOrder, k)
+	if st.oldestOp == 0 {
+		st.oldestOp = seq
+	}
+	keep := st.deps.Config.DedupKeep
+	if len(st.dedupOrder)-st.dedupHead > keep {
+		old := st.dedupOrder[st.dedupHead]
+		st.dedupOrder[st.dedupHead] = dedupKey{}
+		st.dedupHead++
+		if s, ok := st.dedup[old]; ok {
+			delete(st.dedup, old)
+			st.oldestOp = s + 1
+		}
+		if st.dedupHead > keep { // compact the FIFO now and then
+			st.dedupOrder = append(st.dedupOrder[:0], st.dedupOrder[st.dedupHead:]...)
+			st.dedupHead = 0
+		}
+	}
+}
+
+func (st *boardState) pushRing(frame []byte, seq int64) {
+	keep := st.deps.Config.ReplayKeep
+	if len(st.ring) >= 2*keep {
+		st.ring = append(st.ring[:0], st.ring[len(st.ring)-keep+1:]...)
+	}
+	st.ring = append(st.ring, frame)
+	st.ringAt = seq
+}
+
+func (st *boardState) join(process *gen.ServerProcess, m Join) {
+	mi, already := st.members[m.Member]
+	if !already {
+		mi = &memberInfo{user: m.User, ref: process.MonitorProcess(m.Member)}
+		st.members[m.Member] = mi
+		st.users[m.User]++
+		if st.users[m.User] == 1 && !m.Quiet {
+			st.presence(process, m.Member, []string{m.User}, nil)
+		}
+	}
+	reply := Joined{Board: st.id, Actor: process.Self(), Seq: st.committed, Users: st.userList(), Tag: m.Tag}
+	if replay, ok := st.replaySince(m.Since); ok {
+		reply.Replay = replay
+	} else {
+		reply.Snapshot = st.durableSnapshot()
+	}
+	if err := process.Send(m.Member, reply); err != nil {
+		st.dropMember(process, m.Member, err)
+	}
+	st.idleGen++
+}
+
+// replaySince returns the frames after since, if the ring still has them.
+func (st *boardState) replaySince(since int64) ([][]byte, bool) {
+	if since < 0 || since > st.committed {
+		return nil, false
+	}
+	n := st.committed - since
+	if n == 0 {
+		return [][]byte{}, true
+	}
+	if n > int64(len(st.ring)) || st.ringAt != st.committed {
+		return nil, false
+	}
+	return slices.Clone(st.ring[int64(len(st.ring))-n:]), true
+}
+
+func (st *boardState) durableSnapshot() []byte {
+	if st.snapCache == nil || st.snapCacheAt != st.committed {
+		st.snapCache = st.durable.Snapshot()
+		st.snapCacheAt = st.committed
+	}
+	return st.snapCache
+}
+
+func (st *boardState) userList() []string {
+	users := make([]string, 0, len(st.users))
+	for u := range st.users {
+		users = append(users, u)
+	}
+	slices.Sort(users)
+	return users
+}
+
+func (st *boardState) leave(process *gen.ServerProcess, member etf.Pid) {
+	mi, ok := st.members[member]
+	if !ok {
+		return
+	}
+	process.DemonitorProcess(mi.ref)
+	delete(st.members, member)
+	st.users[mi.user]--
+	if st.users[mi.user] <= 0 {
+		delete(st.users, mi.user)
+		st.presence(process, etf.Pid{}, nil, []string{mi.user})
+	}
+}
+
+// dropMember removes a member whose mailbox is full and stops its process:
+// it cannot be kept gap-free, so its client is closed (1013) to resume.
+func (st *boardState) dropMember(process *gen.ServerProcess, member etf.Pid, err error) {
+	st.log.Warn("member cannot keep up; dropping it", "member", member.String(), "err", err)
+	st.leave(process, member)
+	if p := process.ProcessByPid(member); p != nil {
+		_ = p.Exit(ExitOverflow)
+	}
+}
+
+// ExitOverflow is the exit reason of a member process whose mailbox
+// overflowed: its client must resume with "since".
+const ExitOverflow = "overflow"
+
+func (st *boardState) presence(process *gen.ServerProcess, except etf.Pid, joins, leaves []string) {
+	msg := Presence{Board: st.id, Joins: joins, Leaves: leaves}
+	for pid := range st.members {
+		if pid == except {
+			continue
+		}
+		if err := process.Send(pid, msg); err != nil && errors.Is(err, lib.ErrProcessMailboxFull) {
+			st.dropMember(process, pid, err)
+		}
+	}
+}
+
+func (st *boardState) op(process *gen.ServerProcess, m Op) {
+	if mi, ok := st.members[m.Member]; !ok || mi.user != m.User {
+		failTo(process, m.Member, st.id, m.Tag, CodeNotJoined, "op: board "+st.id+" not joined")
+		return
+	}
+	k := dedupKey{m.User, m.OpID}
+	if seq, ok := st.dedup[k]; ok {
+		st.answerDup(process, m, seq)
+		return
+	}
+	if st.oldestOp > 1 {
+		// The board has ops older than what it remembers: ask the log.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		seq, found, err := st.deps.Store.FindOp(ctx, st.id, m.User, m.OpID)
+		cancel()
+		if err != nil {
+			failTo(process, m.Member, st.id, m.Tag, CodeUnavailable, "op: database unavailable")
+			return
+		}
+		if found {
+			st.answerDup(process, m, seq)
+			return
+		}
+	}
+	dop, err := rules.Decode(m.Op, st.deps.Limits)
+	if err == nil {
+		var result []byte
+		result, err = st.spec.Apply(dop, st.rnd)
+		if err == nil {
+			st.accept(process, m, dop, result)
+			return
+		}
+	}
+	var re *rules.Error
+	if errors.As(err, &re) {
+		failTo(process, m.Member, st.id, m.Tag, re.Code, re.Msg)
+		return
+	}
+	failTo(process, m.Member, st.id, m.Tag, CodeInternal, "op: "+err.Error())
+}
+
+func (st *boardState) answerDup(process *gen.ServerProcess, m Op, seq int64) {
+	if seq <= st.committed {
+		_ = process.Send(m.Member, Ack{Board: st.id, OpID: m.OpID, Seq: seq, Dup: true, Tag: m.Tag})
+		return
+	}
+	// The original is still in flight: answer when it commits.
+	st.pending = append(st.pending, pendingOp{seq: seq, member: m.Member, opID: m.OpID, tag: m.Tag, dup: true})
+}
+
+func (st *boardState) accept(process *gen.ServerProcess, m Op, dop *rules.Op, result []byte) {
+	st.seq++
+	seq := st.seq
+	st.remember(dedupKey{m.User, m.OpID}, seq)
+	st.pending = append(st.pending, pendingOp{
+		seq: seq, member: m.Member, user: m.User, opID: m.OpID, tag: m.Tag, op: dop,
+		frame: wire.Event(st.id, seq, m.User, m.OpID, dop.Raw, result),
+	})
+	st.unsubmitted = append(st.unsubmitted, store.Op{Seq: seq, User: m.User, OpID: m.OpID, Op: dop.Raw, Result: result})
+	st.submit(process)
+}
+
+// submit hands the waiting ops to the writer, one commit in flight at a
+// time: while one is written the next gathers, so a busy board commits
+// many ops per transaction.
+func (st *boardState) submit(process *gen.ServerProcess) {
+	if st.inFlight || (len(st.unsubmitted) == 0 && st.snapDue == nil) {
+		return
+	}
+	ops := st.unsubmitted
+	last := st.committed
+	if len(ops) > 0 {
+		last = ops[len(ops)-1].Seq
+	}
+	epoch := st.epoch
+	self := process.Self()
+	c := &store.Commit{BoardID: st.id, Epoch: epoch, Ops: ops, Snapshot: st.snapDue}
+	c.Done = func(err error) { notify(process, self, commitDone{Epoch: epoch, Last: last, Err: err}) }
+	switch err := st.deps.Store.Submit(c); {
+	case err == nil:
+		st.inFlight = true
+		st.unsubmitted = nil
+		st.snapDue = nil
+	case errors.Is(err, store.ErrBusy):
+		process.SendAfter(self, resubmit{}, 2*time.Millisecond)
+	default:
+		// Closed: the node is stopping; answer everyone now.
+		st.abandon(process, "store closed")
+	}
+}
+
+// notify delivers a message to the actor from another goroutine; a full
+// mailbox must not lose a commit result, so it retries until delivered or
+// the actor is gone.
+func notify(process gen.Process, to etf.Pid, msg etf.Term) {
+	err := process.Send(to, msg)
+	if err == nil || !errors.Is(err, lib.ErrProcessMailboxFull) {
+		return
+	}
+	go func() {
+		for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+			time.Sleep(wait)
+			err := process.Send(to, msg)
+			if err == nil || !errors.Is(err, lib.ErrProcessMailboxFull) {
+				return
+			}
+		}
+	}()
+}
+
+func (st *boardState) committedUpTo(process *gen.ServerProcess, m commitDone) gen.ServerStatus {
+	if m.Epoch != st.epoch {
+		return gen.ServerStatusOK // from before a reload
+	}
+	st.inFlight = false
+	switch {
+	case m.Err == nil:
+	case errors.Is(m.Err, store.ErrFenced):
+		st.log.Warn("board fenced by a newer activation; stopping", "epoch", st.epoch)
+		st.abandon(process, "board moved")
+		return gen.ServerStatusStopWithReason(ExitFenced)
+	default:
+		// Not durable, or not known to be: answer unavailable and reload
+		// from the database, which knows what became durable.
+		st.log.Warn("commit failed; reloading the board", "err", m.Err)
+		st.abandon(process, "database unavailable")
+		st.phase = phaseLoading
+		process.Send(process.Self(), loadNow{})
+		return gen.ServerStatusOK
+	}
+	n := 0
+	for _, p := range st.pending {
+		if p.seq > m.Last {
+			break
+		}
+		n++
+		if p.dup {
+			_ = process.Send(p.member, Ack{Board: st.id, OpID: p.opID, Seq: p.seq, Dup: true, Tag: p.tag})
+			continue
+		}
+		// A roll's state change is nil; durable follows spec exactly.
+		if _, err := st.durable.Apply(p.op, st.rnd); err != nil {
+			st.log.Error("committed op does not apply to the durable state", "seq", p.seq, "err", err)
+		}
+		st.committed = p.seq
+		st.pushRing(p.frame, p.seq)
+		// The sender's ack goes before its ev (PROTOCOL.md).
+		_ = process.Send(p.member, Ack{Board: st.id, OpID: p.opID, Seq: p.seq, Tag: p.tag})
+		st.publish(process, p.seq, p.frame)
+	}
+	st.pending = append(st.pending[:0], st.pending[n:]...)
+	if every := int64(st.deps.StoreConfig.SnapshotEvery); every > 0 && st.committed-st.snapSeq >= every && st.snapDue == nil {
+		st.snapDue = &store.Snapshot{Seq: st.committed, Data: st.durableSnapshot()}
+		st.snapSeq = st.committed
+	}
+	st.submit(process)
+	st.armIdle(process)
+	return gen.ServerStatusOK
+}
+
+// ExitFenced is the exit reason of a board that lost its epoch.
+const ExitFenced = "fenced"
+
+// publish sends one committed event to every member.
+func (st *boardState) publish(process *gen.ServerProcess, seq int64, frame []byte) {
+	ev := Event{Board: st.id, Seq: seq, Frame: frame}
+	for pid := range st.members {
+		if err := process.Send(pid, ev); err != nil && errors.Is(err, lib.ErrProcessMailboxFull) {
+			st.dropMember(process, pid, err)
+		}
+	}
+}
+
+// abandon answers every op not yet durable with "unavailable" and forgets
+// them; the speculative state goes back to the durable one.
+func (st *boardState) abandon(process *gen.ServerProcess, why string) {
+	for _, p := range st.pending {
+		failTo(process, p.member, st.id, p.tag, CodeUnavailable, "op: "+why)
+	}
+	for _, p := range st.pending {
+		if !p.dup {
+			delete(st.dedup, dedupKey{p.user, p.opID})
+		}
+	}
+	st.pending = nil
+	st.unsubmitted = nil
+	st.snapDue = nil
+	st.seq = st.committed
+	st.spec = st.durable.Clone()
+}
+
+func (st *boardState) idle() bool {
+	return len(st.members) == 0 && len(st.pending) == 0 && !st.inFlight && len(st.unsubmitted) == 0 && len(st.waiting) == 0
+}
+
+func (st *boardState) armIdle(process *gen.ServerProcess) {
+	if !st.idle() || st.deps.Config.IdleMs <= 0 {
+		return
+	}
+	st.idleGen++
+	process.SendAfter(process.Self(), idleCheck{Gen: st.idleGen}, time.Duration(st.deps.Config.IdleMs)*time.Millisecond)
+}

@@ -1,0 +1,81 @@
+package board
+
+import (
+	"fmt"
+
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/gen"
+)
+
+type infoRequest struct{}
+
+// Info describes an active board, for the console and tests.
+type Info struct {
+	ID        string
+	Epoch     int64
+	Seq       int64 // last durable op
+	Pending   int   // ops assigned, not yet durable
+	Members   int
+	Users     []string
+	Entities  int
+	Loaded    bool
+}
+
+func (st *boardState) info() Info {
+	in := Info{ID: st.id, Epoch: st.epoch, Seq: st.committed, Pending: len(st.pending),
+		Members: len(st.members), Users: st.userList(), Loaded: st.phase == phaseActive}
+	if st.durable != nil {
+		in.Entities = st.durable.Len()
+	}
+	return in
+}
+
+// Boards lists the ids of this node's active boards.
+func Boards(p gen.Process) ([]string, error) {
+	v, err := p.Call(RouterName, listBoards{})
+	if err != nil {
+		return nil, err
+	}
+	ids, _ := v.([]string)
+	return ids, nil
+}
+
+// Lookup returns the pid of an active board on this node.
+func Lookup(p gen.Process, id string) (etf.Pid, bool, error) {
+	v, err := p.Call(RouterName, boardPid{Board: id})
+	if err != nil {
+		return etf.Pid{}, false, err
+	}
+	pid, _ := v.(etf.Pid)
+	return pid, pid != (etf.Pid{}), nil
+}
+
+// Describe asks an active board for its Info.
+func Describe(p gen.Process, id string) (Info, error) {
+	pid, ok, err := Lookup(p, id)
+	if err != nil {
+		return Info{}, err
+	}
+	if !ok {
+		return Info{}, fmt.Errorf("board %s is not active on this node", id)
+	}
+	v, err := p.Call(pid, infoRequest{})
+	if err != nil {
+		return Info{}, err
+	}
+	in, ok := v.(Info)
+	if !ok {
+		return Info{}, fmt.Errorf("board %s: unexpected answer %v", id, v)
+	}
+	return in, nil
+}
+
+// Crash makes an active board's actor panic, so its supervisor restarts
+// it (the console's "kill"). It reports whether the board was active.
+func Crash(p gen.Process, id string) (bool, error) {
+	pid, ok, err := Lookup(p, id)
+	if err != nil || !ok {
+		return false, err
+	}
+	return true, p.Send(pid, crash{})
+}

@@ -1,0 +1,367 @@
+package board
+
+import (
+	"time"
+
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/gen"
+
+	"github.com/tavernhq/tavern/apps/gateway/wire"
+)
+
+// Output is where a member writes its client's frames. Send returns false
+// when the client's outbound queue is full; the member then closes it.
+type Output interface {
+	Send(frame []byte) bool
+	Close(code int, reason string)
+}
+
+// Member is the board side of one client session: it runs inside the
+// session's process, joins boards through the router, tracks each
+// board's last delivered seq, and keeps the client's stream gap-free:
+// duplicates are dropped, a gap or a restarted board triggers a quiet
+// re-join from the last seq, and what cannot be mended closes the client
+// with 1013 so it resumes with "since".
+type Member struct {
+	User     string
+	Out      Output
+	OpTimout time.Duration // an op with no answer by then is "unavailable"
+
+	boards  map[string]*membership
+	byActor map[etf.Pid]*membership
+	reqs    map[uint64]*request
+	nextTag uint64
+}
+
+type memberPhase int
+
+const (
+	locating memberPhase = iota
+	joining
+	joined
+)
+
+type membership struct {
+	board   string
+	phase   memberPhase
+	actor   etf.Pid
+	monitor etf.Ref
+	lastSeq int64
+	quiet   bool // the current join is a transparent re-join
+}
+
+type requestKind int
+
+const (
+	reqLocate requestKind = iota
+	reqJoin
+	reqOp
+)
+
+type request struct {
+	kind  requestKind
+	board string
+	ref   wire.Ref
+	since int64
+	opID  string
+	sent  time.Time
+}
+
+// NewMember returns a Member for a client that said hello as user.
+func NewMember(user string, out Output, opTimeout time.Duration) *Member {
+	return &Member{
+		User: user, Out: out, OpTimout: opTimeout,
+		boards:  make(map[string]*membership),
+		byActor: make(map[etf.Pid]*membership),
+		reqs:    make(map[uint64]*request),
+	}
+}
+
+func (m *Member) tag(r *request) uint64 {
+	m.nextTag++
+	r.sent = time.Now()
+	m.reqs[m.nextTag] = r
+	return m.nextTag
+}
+
+// Join starts a join (since < 0: whole snapshot). The answer reaches the
+// client when the board replies.
+func (m *Member) Join(p gen.Process, board string, since int64, ref wire.Ref) {
+	ms, ok := m.boards[board]
+	if ok && ms.phase == joined {
+		ms.quiet = false
+		m.sendJoin(p, ms, &request{kind: reqJoin, board: board, ref: ref, since: since})
+		return
+	}
+	if !ok {
+		ms = &membership{board: board}
+		m.boards[board] = ms
+	}
+	ms.phase = locating
+	ms.quiet = false
+	m.locate(p, ms, &request{kind: reqLocate, board: board, ref: ref, since: since})
+}
+
+func (m *Member) locate(p gen.Process, ms *membership, r *request) {
+	r.kind = reqLocate
+	tag := m.tag(r)
+	if err := p.Send(RouterName, Locate{Board: ms.board, ReplyTo: p.Self(), Tag: tag}); err != nil {
+		delete(m.reqs, tag)
+		m.fail(ms, r, CodeUnavailable, "join: board router unavailable")
+	}
+}
+
+func (m *Member) sendJoin(p gen.Process, ms *membership, r *request) {
+	r.kind = reqJoin
+	tag := m.tag(r)
+	err := p.Send(ms.actor, Join{Member: p.Self(), User: m.User, Since: r.since, Quiet: ms.quiet, Tag: tag})
+	if err != nil {
+		delete(m.reqs, tag)
+		m.fail(ms, r, CodeUnavailable, "join: board unavailable")
+	}
+}
+
+// fail answers a join that could not be made; a failed quiet re-join
+// cannot keep the stream gap-free, so the client is closed to resume.
+func (m *Member) fail(ms *membership, r *request, code, msg string) {
+	if ms.quiet {
+		m.Out.Close(wire.CloseTryAgain, "board unavailable; rejoin with since")
+		return
+	}
+	m.forget(ms)
+	m.Out.Send(wire.ErrorMsg(&wire.Error{Code: code, Msg: msg, Ref: r.ref.S, HasRef: r.ref.OK}))
+}
+
+func (m *Member) forget(ms *membership) {
+	delete(m.boards, ms.board)
+	if ms.actor != (etf.Pid{}) && m.byActor[ms.actor] == ms {
+		delete(m.byActor, ms.actor)
+	}
+}
+
+// Joined reports whether the client has joined board.
+func (m *Member) Joined(board string) bool {
+	ms, ok := m.boards[board]
+	return ok && ms.phase == joined
+}
+
+// Op sends an op to a joined board; errors are answered to the client.
+func (m *Member) Op(p gen.Process, board, opID string, op []byte, ref wire.Ref) {
+	ms, ok := m.boards[board]
+	if !ok || ms.phase != joined {
+		code, msg := CodeNotJoined, "op: board "+board+" not joined"
+		if ok {
+			code, msg = CodeUnavailable, "op: board "+board+" is rejoining"
+		}
+		m.Out.Send(wire.ErrorMsg(&wire.Error{Code: code, Msg: msg, Ref: ref.S, HasRef: ref.OK}))
+		return
+	}
+	r := &request{kind: reqOp, board: board, ref: ref, opID: opID}
+	tag := m.tag(r)
+	if err := p.Send(ms.actor, Op{Member: p.Self(), User: m.User, OpID: opID, Op: op, Tag: tag}); err != nil {
+		delete(m.reqs, tag)
+		m.Out.Send(wire.ErrorMsg(&wire.Error{Code: CodeUnavailable, Msg: "op: board busy", Ref: ref.S, HasRef: ref.OK}))
+	}
+}
+
+// Leave ends a membership (answered "left" by the caller in any case).
+func (m *Member) Leave(p gen.Process, board string) {
+	ms, ok := m.boards[board]
+	if !ok {
+		return
+	}
+	if ms.actor != (etf.Pid{}) {
+		_ = p.Send(ms.actor, Leave{Member: p.Self()})
+		p.DemonitorProcess(ms.monitor)
+	}
+	m.forget(ms)
+	// Answers still on their way are for a board the client left.
+	for tag, r := range m.reqs {
+		if r.board == board && r.kind != reqOp {
+			delete(m.reqs, tag)
+		}
+	}
+}
+
+// LeaveAll ends every membership (the session is closing).
+func (m *Member) LeaveAll(p gen.Process) {
+	for b := range m.boards {
+		m.Leave(p, b)
+	}
+}
+
+// Handle takes a message the session process received; it reports false
+// for messages that are not the board's business.
+func (m *Member) Handle(p gen.Process, message etf.Term) bool {
+	switch msg := message.(type) {
+	case Located:
+		r, ok := m.take(msg.Tag)
+		if !ok {
+			return true
+		}
+		ms, ok := m.boards[r.board]
+		if !ok || ms.phase != locating {
+			return true
+		}
+		ms.actor = msg.Pid
+		ms.monitor = p.MonitorProcess(msg.Pid)
+		m.byActor[msg.Pid] = ms
+		ms.phase = joining
+		m.sendJoin(p, ms, r)
+	case Joined:
+		r, ok := m.take(msg.Tag)
+		if !ok {
+			return true
+		}
+		ms, ok := m.boards[r.board]
+		if !ok || ms.actor != msg.Actor {
+			return true
+		}
+		m.joined(ms, r, msg)
+	case Ack:
+		r, ok := m.take(msg.Tag)
+		if !ok {
+			return true
+		}
+		m.Out.Send(wire.Ack(r.ref, msg.Board, msg.OpID, msg.Seq, msg.Dup))
+	case Failed:
+		r, ok := m.take(msg.Tag)
+		if !ok {
+			return true
+		}
+		if r.kind == reqOp {
+			m.Out.Send(wire.ErrorMsg(&wire.Error{Code: msg.Code, Msg: msg.Msg, Ref: r.ref.S, HasRef: r.ref.OK}))
+			return true
+		}
+		if ms, ok := m.boards[r.board]; ok {
+			m.fail(ms, r, msg.Code, msg.Msg)
+		}
+	case Event:
+		ms, ok := m.boards[msg.Board]
+		if !ok || ms.phase != joined {
+			return true // before joined: the join's answer covers it
+		}
+		switch {
+		case msg.Seq <= ms.lastSeq:
+			// already delivered (a replay overlapped)
+		case msg.Seq == ms.lastSeq+1:
+			ms.lastSeq = msg.Seq
+			if !m.Out.Send(msg.Frame) {
+				m.Out.Close(wire.CloseTryAgain, "client too slow")
+			}
+		default:
+			// A gap: something was lost on the way. Mend it from the board.
+			m.rejoin(p, ms)
+		}
+	case Presence:
+		ms, ok := m.boards[msg.Board]
+		if !ok || ms.phase != joined {
+			return true
+		}
+		if !m.Out.Send(wire.PresenceDelta(msg.Board, msg.Joins, msg.Leaves)) {
+			m.Out.Close(wire.CloseTryAgain, "client too slow")
+		}
+	case gen.MessageDown:
+		ms, ok := m.byActor[msg.Pid]
+		if !ok {
+			return false
+		}
+		delete(m.byActor, msg.Pid)
+		m.actorDown(p, ms)
+	default:
+		return false
+	}
+	return true
+}
+
+func (m *Member) take(tag uint64) (*request, bool) {
+	r, ok := m.reqs[tag]
+	if ok {
+		delete(m.reqs, tag)
+	}
+	return r, ok
+}
+
+func (m *Member) joined(ms *membership, r *request, msg Joined) {
+	if ms.quiet {
+		// A transparent re-join: only what the client has not seen.
+		if msg.Snapshot != nil {
+			m.Out.Close(wire.CloseTryAgain, "board restarted; rejoin with since")
+			return
+		}
+		ms.phase = joined
+		ms.quiet = false
+		m.replay(ms, msg.Replay, msg.Seq)
+		return
+	}
+	ms.phase = joined
+	snap := msg.Snapshot
+	if !m.Out.Send(wire.Joined(r.ref, msg.Board, msg.Seq, snap)) {
+		m.Out.Close(wire.CloseTryAgain, "client too slow")
+		return
+	}
+	ms.lastSeq = msg.Seq - int64(len(msg.Replay))
+	if snap != nil {
+		ms.lastSeq = msg.Seq
+	}
+	m.replay(ms, msg.Replay, msg.Seq)
+	if !m.Out.Send(wire.PresenceFull(msg.Board, msg.Users)) {
+		m.Out.Close(wire.CloseTryAgain, "client too slow")
+	}
+}
+
+func (m *Member) replay(ms *membership, frames [][]byte, seq int64) {
+	first := seq - int64(len(frames)) + 1
+	for i, f := range frames {
+		s := first + int64(i)
+		if s <= ms.lastSeq {
+			continue
+		}
+		if !m.Out.Send(f) {
+			m.Out.Close(wire.CloseTryAgain, "client too slow")
+			return
+		}
+		ms.lastSeq = s
+	}
+	if ms.lastSeq < seq {
+		ms.lastSeq = seq
+	}
+}
+
+// rejoin mends a gap or a restarted board: a quiet join from lastSeq.
+func (m *Member) rejoin(p gen.Process, ms *membership) {
+	ms.quiet = true
+	ms.phase = joining
+	m.sendJoin(p, ms, &request{kind: reqJoin, board: ms.board, since: ms.lastSeq})
+}
+
+// actorDown: the board's actor stopped (crash, passivation race, move).
+// Ops waiting on it are answered "unavailable" (a retry with the same id
+// is safe); the membership is re-established from lastSeq.
+func (m *Member) actorDown(p gen.Process, ms *membership) {
+	for tag, r := range m.reqs {
+		if r.board != ms.board {
+			continue
+		}
+		delete(m.reqs, tag)
+		if r.kind == reqOp {
+			m.Out.Send(wire.ErrorMsg(&wire.Error{Code: CodeUnavailable, Msg: "op: board restarting; retry with the same id", Ref: r.ref.S, HasRef: r.ref.OK}))
+		}
+	}
+	ms.actor = etf.Pid{}
+	wasJoined := ms.phase == joined || ms.quiet
+	ms.phase = locating
+	ms.quiet = wasJoined
+	m.locate(p, ms, &request{kind: reqLocate, board: ms.board, since: ms.lastSeq})
+}
+
+// Expire answers ops that got no answer within OpTimeout (a message lost
+// between nodes) with "unavailable": the client retries with the same id.
+func (m *Member) Expire(now time.Time) {
+	for tag, r := range m.reqs {
+		if r.kind == reqOp && now.Sub(r.sent) > m.OpTimout {
+			delete(m.reqs, tag)
+			m.Out.Send(wire.ErrorMsg(&wire.Error{Code: CodeUnavailable, Msg: "op: no answer in time; retry with the same id", Ref: r.ref.S, HasRef: r.ref.OK}))
+		}
+	}
+}

@@ -1,0 +1,291 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tavernhq/tavern/internal/sysconfig"
+	"github.com/tavernhq/tavern/internal/testutil"
+)
+
+func openStore(t *testing.T, dsn string) *Store {
+	t.Helper()
+	cfg := sysconfig.Default().Store
+	cfg.DSN = dsn
+	s, err := Open(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatalf("open %s: %v", dsn, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func backends(t *testing.T, f func(t *testing.T, dsn string)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, "sqlite:"+filepath.Join(t.TempDir(), "t.db")) })
+	t.Run("postgres", func(t *testing.T) { f(t, testutil.NewPostgres(t)) })
+}
+
+// commit submits and waits for the writer's answer.
+func commit(t *testing.T, s *Store, c *Commit) error {
+	t.Helper()
+	done := make(chan error, 1)
+	c.Done = func(err error) { done <- err }
+	for {
+		err := s.Submit(c)
+		if errors.Is(err, ErrBusy) {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		break
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("commit of %s got no answer", c.BoardID)
+		return nil
+	}
+}
+
+func ops(from, to int64, user string) []Op {
+	var out []Op
+	for s := from; s <= to; s++ {
+		out = append(out, Op{Seq: s, User: user, OpID: fmt.Sprintf("%s-%d", user, s), Op: []byte(`{"kind":"chat","text":"hi"}`)})
+	}
+	return out
+}
+
+func TestMigrationsApplyOnce(t *testing.T) {
+	backends(t, func(t *testing.T, dsn string) {
+		s := openStore(t, dsn)
+		v, err := s.SchemaVersion(context.Background())
+		if err != nil || v != 1 {
+			t.Fatalf("version %d, %v", v, err)
+		}
+		s.Close()
+		s2 := openStore(t, dsn) // a second start migrates nothing and works
+		if v, _ := s2.SchemaVersion(context.Background()); v != 1 {
+			t.Fatalf("version after reopen: %d", v)
+		}
+	})
+}
+
+func TestCommitLoadAndFence(t *testing.T) {
+	backends(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		s := openStore(t, dsn)
+		a, err := s.Activate(ctx, "b1")
+		if err != nil || a.Epoch != 1 || a.Seq != 0 || a.Snapshot != nil {
+			t.Fatalf("first activation: %+v %v", a, err)
+		}
+		if err := commit(t, s, &Commit{BoardID: "b1", Epoch: 1, Ops: ops(1, 3, "u")}); err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+		// A gap is refused: ops must follow the committed seq.
+		if err := commit(t, s, &Commit{BoardID: "b1", Epoch: 1, Ops: ops(5, 5, "u")}); !errors.Is(err, ErrFenced) {
+			t.Fatalf("gap commit: %v", err)
+		}
+		b, err := s.Activate(ctx, "b1")
+		if err != nil || b.Epoch != 2 || b.Seq != 3 {
+			t.Fatalf("second activation: %+v %v", b, err)
+		}
+		// The old activation is fenced out, the new one commits.
+		if err := commit(t, s, &Commit{BoardID: "b1", Epoch: 1, Ops: ops(4, 4, "u")}); !errors.Is(err, ErrFenced) {
+			t.Fatalf("stale epoch: want ErrFenced, got %v", err)
+		}
+		snap := &Snapshot{Seq: 4, Data: []byte(`{"entities":[]}`)}
+		if err := commit(t, s, &Commit{BoardID: "b1", Epoch: 2, Ops: ops(4, 4, "v"), Snapshot: snap}); err != nil {
+			t.Fatalf("new epoch: %v", err)
+		}
+		got, err := s.LoadOps(ctx, "b1", 0, 4)
+		if err != nil || len(got) != 4 || got[3].User != "v" {
+			t.Fatalf("load: %v %v", got, err)
+		}
+		c, _ := s.Activate(ctx, "b1")
+		if c.SnapshotSeq != 4 || string(c.Snapshot) != `{"entities":[]}` {
+			t.Fatalf("snapshot not stored: %+v", c)
+		}
+		if seq, found, err := s.FindOp(ctx, "b1", "u", "u-2"); !found || seq != 2 || err != nil {
+			t.Fatalf("find op: %d %v %v", seq, found, err)
+		}
+	})
+}
+
+// Two activations of one board race, each committing as fast as it can:
+// only the newest epoch ever commits once it exists, and the log stays
+// gap-free with each seq written once.
+func TestRacingActivationsNeverBothCommit(t *testing.T) {
+	backends(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		s := openStore(t, dsn)
+		type activation struct {
+			epoch int64
+			seq   int64
+			wins  int
+		}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		acts := make([]*activation, 4)
+		for i := range acts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				a, err := s.Activate(ctx, "race")
+				if err != nil {
+					t.Errorf("activate: %v", err)
+					return
+				}
+				act := &activation{epoch: a.Epoch, seq: a.Seq}
+				mu.Lock()
+				acts[i] = act
+				mu.Unlock()
+				for n := 0; n < 50; n++ {
+					err := commit(t, s, &Commit{BoardID: "race", Epoch: act.epoch,
+						Ops: ops(act.seq+1, act.seq+1, fmt.Sprintf("e%d", act.epoch))})
+					if errors.Is(err, ErrFenced) {
+						return
+					}
+					if err != nil {
+						t.Errorf("commit: %v", err)
+						return
+					}
+					act.seq++
+					act.wins++
+				}
+			}()
+		}
+		wg.Wait()
+		_, epoch, err := s.BoardSeq(ctx, "race")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range acts {
+			if a != nil && a.epoch != epoch && a.wins == 50 {
+				t.Fatalf("stale epoch %d committed everything beside epoch %d", a.epoch, epoch)
+			}
+		}
+		seq, _, _ := s.BoardSeq(ctx, "race")
+		got, _ := s.LoadOps(ctx, "race", 0, seq)
+		for i, o := range got {
+			if o.Seq != int64(i+1) {
+				t.Fatalf("gap at %d: %d", i+1, o.Seq)
+			}
+		}
+		// Every op after the newest activation came from it alone.
+		newest, _ := s.Activate(ctx, "race")
+		if err := commit(t, s, &Commit{BoardID: "race", Epoch: newest.Epoch - 1, Ops: ops(seq+1, seq+1, "late")}); !errors.Is(err, ErrFenced) {
+			t.Fatalf("the previous epoch still commits: %v", err)
+		}
+	})
+}
+
+func TestGroupCommitBatchesBoards(t *testing.T) {
+	backends(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		s := openStore(t, dsn)
+		const boards, perBoard = 40, 25
+		for b := 0; b < boards; b++ {
+			if _, err := s.Activate(ctx, fmt.Sprint("g", b)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := s.Stats()
+		var wg sync.WaitGroup
+		for b := 0; b < boards; b++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int64(1); i <= perBoard; i++ {
+					if err := commit(t, s, &Commit{BoardID: fmt.Sprint("g", b), Epoch: 1, Ops: ops(i, i, "u")}); err != nil {
+						t.Errorf("commit: %v", err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		st := s.Stats()
+		if st.Ops-before.Ops != boards*perBoard {
+			t.Fatalf("ops %d", st.Ops-before.Ops)
+		}
+		if batches := st.Batches - before.Batches; batches >= boards*perBoard {
+			t.Fatalf("no grouping: %d transactions for %d commits", batches, boards*perBoard)
+		}
+	})
+}
+
+// The database going away refuses commits (nothing is acked), and the
+// store recovers by itself once it is back.
+func TestDatabaseDownThenBack(t *testing.T) {
+	dsn := testutil.NewPostgres(t)
+	u, _ := url.Parse(dsn)
+	proxy := testutil.NewProxy(t, u.Host)
+	u.Host = proxy.Addr
+	ctx := context.Background()
+	s := openStore(t, u.String())
+	if _, err := s.Activate(ctx, "db"); err != nil {
+		t.Fatal(err)
+	}
+	if err := commit(t, s, &Commit{BoardID: "db", Epoch: 1, Ops: ops(1, 1, "u")}); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Cut()
+	if err := commit(t, s, &Commit{BoardID: "db", Epoch: 1, Ops: ops(2, 2, "u")}); err == nil || errors.Is(err, ErrFenced) {
+		t.Fatalf("commit with the database down: %v", err)
+	}
+	proxy.Restore()
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		return commit(t, s, &Commit{BoardID: "db", Epoch: 1, Ops: ops(2, 2, "u")}) == nil
+	}, "store recovers after the database is back")
+	got, err := s.LoadOps(ctx, "db", 0, 10)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("after recovery: %v %v", got, err)
+	}
+}
+
+func TestCloseFlushesQueuedCommits(t *testing.T) {
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "t.db")
+	cfg := sysconfig.Default().Store
+	cfg.DSN = dsn
+	s, err := Open(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Activate(context.Background(), "f"); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	acked := 0
+	for i := int64(1); i <= 100; i++ {
+		c := &Commit{BoardID: "f", Epoch: 1, Ops: ops(i, i, "u"), Done: func(err error) {
+			if err == nil {
+				mu.Lock()
+				acked++
+				mu.Unlock()
+			}
+		}}
+		if err := s.Submit(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	if acked != 100 {
+		t.Fatalf("close flushed %d of 100", acked)
+	}
+	if err := s.Submit(&Commit{BoardID: "f", Done: func(error) {}}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("submit after close: %v", err)
+	}
+	s2 := openStore(t, dsn)
+	if seq, _, _ := s2.BoardSeq(context.Background(), "f"); seq != 100 {
+		t.Fatalf("after reopen: seq %d", seq)
+	}
+}

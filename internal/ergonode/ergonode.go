@@ -1,0 +1,87 @@
+// Package ergonode starts Ergo nodes the way every Tavern node must run:
+// one protocol handler per connection (cross-node order is kept only so),
+// no anonymous metrics (a node opens no connection its config did not ask
+// for), distribution on the configured private address only, and an EPMD
+// bound to loopback. See ../shared/ERGO_NOTES.md.
+package ergonode
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/ergo-services/ergo"
+	"github.com/ergo-services/ergo/gen"
+	"github.com/ergo-services/ergo/lib"
+	"github.com/ergo-services/ergo/node"
+	"github.com/ergo-services/ergo/proto/dist"
+)
+
+// Options is what a Tavern node needs of Ergo.
+type Options struct {
+	Name   string // name@host
+	Cookie string
+	// DistListen is host:port for distribution; port 0 picks a free one.
+	DistListen string
+	// EPMDPort is where this host's EPMD serves (127.0.0.1 only); the
+	// first node on a host serves it, the others register with it.
+	// 0 means 4369.
+	EPMDPort uint16
+	// TLS, if set, protects distribution. A nil Certificates with
+	// SelfSigned generates one.
+	TLS *tls.Config
+	// SelfSignedTLS generates a certificate for distribution over TLS.
+	SelfSignedTLS bool
+	Applications []gen.ApplicationBehavior
+	Env          map[gen.EnvKey]interface{}
+}
+
+// Start starts an Ergo node with Tavern's must-do settings.
+func Start(ctx context.Context, o Options) (node.Node, error) {
+	host, portStr, err := net.SplitHostPort(o.DistListen)
+	if err != nil {
+		return nil, fmt.Errorf("dist_listen %q: %w", o.DistListen, err)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("dist_listen %q: bad port", o.DistListen)
+	}
+	proto := node.DefaultProtoOptions()
+	// Several handlers spread one connection's messages round-robin and
+	// reorder them (ERGO_NOTES.md): exactly one keeps cross-node order.
+	proto.NumHandlers = 1
+	proto.SendQueueLength = 4096
+	proto.RecvQueueLength = 4096
+
+	listener := node.Listener{Hostname: host}
+	if port != 0 {
+		listener.Listen = uint16(port)
+	} else {
+		listener.ListenBegin, listener.ListenEnd = 20000, 60000
+	}
+	opts := node.Options{
+		Applications: o.Applications,
+		Env:          o.Env,
+		Listeners:    []node.Listener{listener},
+		Proto:        dist.CreateProto(proto),
+		Handshake:    dist.CreateHandshake(dist.HandshakeOptions{}),
+		Registrar:    dist.CreateRegistrarWithLocalEPMD("127.0.0.1", o.EPMDPort),
+	}
+	// Ergo would send the node name to a metrics service after a minute.
+	opts.System.DisableAnonMetrics = true
+	if o.TLS != nil || o.SelfSignedTLS {
+		cfg := o.TLS
+		if cfg == nil {
+			cert, err := lib.GenerateSelfSignedCert("tavern")
+			if err != nil {
+				return nil, fmt.Errorf("dist tls: %w", err)
+			}
+			cfg = &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true}
+		}
+		opts.TLS = cfg
+		opts.Listeners[0].TLS = cfg
+	}
+	return ergo.StartNodeWithContext(ctx, o.Name, o.Cookie, opts)
+}
