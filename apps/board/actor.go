@@ -27,9 +27,9 @@ type actor struct {
 
 // Messages the actor sends itself or gets from the router.
 type (
-	activate    struct{ Delay time.Duration } // router: load now (after Delay)
-	loadNow     struct{}
-	commitDone  struct {
+	activate   struct{ Delay time.Duration } // router: load now (after Delay)
+	loadNow    struct{}
+	commitDone struct {
 		Epoch int64
 		Last  int64
 		Err   error
@@ -77,8 +77,8 @@ type boardState struct {
 	phase phase
 	epoch int64
 
-	seq       int64 // last assigned
-	committed int64 // last durable and published
+	seq       int64        // last assigned
+	committed int64        // last durable and published
 	spec      *rules.State // state after every assigned op
 	durable   *rules.State // state after the committed ops: what joiners see
 	rnd       *rand.Rand
@@ -179,14 +179,14 @@ func (a *actor) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.Ser
 	return gen.ServerStatusOK
 }
 
-// HandleCall answers the console's questions about the board.
-func (a *actor) HandleCall(process *gen.ServerProcess, from gen.ServerFrom, message etf.Term) (etf.Term, gen.ServerStatus) {
+// HandleDirect answers questions about the board from its node.
+func (a *actor) HandleDirect(process *gen.ServerProcess, ref etf.Ref, message interface{}) (interface{}, gen.DirectStatus) {
 	st := process.State.(*boardState)
 	switch message.(type) {
 	case infoRequest:
-		return st.info(), gen.ServerStatusOK
+		return st.info(), gen.DirectStatusOK
 	}
-	return lib.ErrUnsupportedRequest, gen.ServerStatusOK
+	return nil, lib.ErrUnsupportedRequest
 }
 
 func (a *actor) Terminate(process *gen.ServerProcess, reason string) {

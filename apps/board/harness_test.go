@@ -76,9 +76,6 @@ func startNode(t *testing.T, dsn string, tweak func(*sysconfig.Config)) *testNod
 		st.Close()
 		t.Fatalf("start node: %v", err)
 	}
-	if _, err := n.ApplicationStartPermanent("board"); err != nil {
-		t.Fatalf("start board app: %v", err)
-	}
 	tn := &testNode{t: t, node: n, store: st, cfg: &cfg, deps: deps}
 	t.Cleanup(tn.stop)
 	return tn
@@ -195,7 +192,7 @@ func (c *client) do(cmd any) {
 }
 
 func (c *client) join(board string, since int64, ref string) { c.do(cmdJoin{board, since, ref}) }
-func (c *client) op(board, id, op, ref string)            { c.do(cmdOp{board, id, op, ref}) }
+func (c *client) op(board, id, op, ref string)               { c.do(cmdOp{board, id, op, ref}) }
 
 // next returns the next frame the client got, decoded.
 func (c *client) next() map[string]any {

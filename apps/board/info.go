@@ -11,14 +11,14 @@ type infoRequest struct{}
 
 // Info describes an active board, for the console and tests.
 type Info struct {
-	ID        string
-	Epoch     int64
-	Seq       int64 // last durable op
-	Pending   int   // ops assigned, not yet durable
-	Members   int
-	Users     []string
-	Entities  int
-	Loaded    bool
+	ID       string
+	Epoch    int64
+	Seq      int64 // last durable op
+	Pending  int   // ops assigned, not yet durable
+	Members  int
+	Users    []string
+	Entities int
+	Loaded   bool
 }
 
 func (st *boardState) info() Info {
@@ -30,9 +30,24 @@ func (st *boardState) info() Info {
 	return in
 }
 
+// direct asks a local process synchronously; it works from any goroutine.
+func direct(p gen.Process, to interface{}, req interface{}) (interface{}, error) {
+	var target gen.Process
+	switch t := to.(type) {
+	case string:
+		target = p.ProcessByName(t)
+	case etf.Pid:
+		target = p.ProcessByPid(t)
+	}
+	if target == nil {
+		return nil, fmt.Errorf("process %v is not running", to)
+	}
+	return target.Direct(req)
+}
+
 // Boards lists the ids of this node's active boards.
 func Boards(p gen.Process) ([]string, error) {
-	v, err := p.Call(RouterName, listBoards{})
+	v, err := direct(p, RouterName, listBoards{})
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +57,7 @@ func Boards(p gen.Process) ([]string, error) {
 
 // Lookup returns the pid of an active board on this node.
 func Lookup(p gen.Process, id string) (etf.Pid, bool, error) {
-	v, err := p.Call(RouterName, boardPid{Board: id})
+	v, err := direct(p, RouterName, boardPid{Board: id})
 	if err != nil {
 		return etf.Pid{}, false, err
 	}
@@ -59,7 +74,7 @@ func Describe(p gen.Process, id string) (Info, error) {
 	if !ok {
 		return Info{}, fmt.Errorf("board %s is not active on this node", id)
 	}
-	v, err := p.Call(pid, infoRequest{})
+	v, err := direct(p, pid, infoRequest{})
 	if err != nil {
 		return Info{}, err
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
+	"github.com/ergo-services/ergo/lib"
 )
 
 // router is the node's directory of active boards. It is the only process
@@ -73,7 +74,7 @@ func (r *router) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.Se
 	return gen.ServerStatusOK
 }
 
-func (r *router) HandleCall(process *gen.ServerProcess, from gen.ServerFrom, message etf.Term) (etf.Term, gen.ServerStatus) {
+func (r *router) HandleDirect(process *gen.ServerProcess, ref etf.Ref, message interface{}) (interface{}, gen.DirectStatus) {
 	st := process.State.(*routerState)
 	switch m := message.(type) {
 	case listBoards:
@@ -81,17 +82,11 @@ func (r *router) HandleCall(process *gen.ServerProcess, from gen.ServerFrom, mes
 		for id := range st.active {
 			ids = append(ids, id)
 		}
-		return ids, gen.ServerStatusOK
+		return ids, gen.DirectStatusOK
 	case boardPid:
-		return st.active[m.Board], gen.ServerStatusOK
-	case Locate:
-		pid, err := st.ensure(process, m.Board)
-		if err != nil {
-			return err, gen.ServerStatusOK
-		}
-		return pid, gen.ServerStatusOK
+		return st.active[m.Board], gen.DirectStatusOK
 	}
-	return nil, gen.ServerStatusOK
+	return nil, lib.ErrUnsupportedRequest
 }
 
 // errBroken: the board crashed too often lately and is left stopped.

@@ -34,8 +34,8 @@ type Options struct {
 	TLS *tls.Config
 	// SelfSignedTLS generates a certificate for distribution over TLS.
 	SelfSignedTLS bool
-	Applications []gen.ApplicationBehavior
-	Env          map[gen.EnvKey]interface{}
+	Applications  []gen.ApplicationBehavior
+	Env           map[gen.EnvKey]interface{}
 }
 
 // Start starts an Ergo node with Tavern's must-do settings.

@@ -32,8 +32,15 @@ const Width = 80
 // elements (written as just the tail), and a List whose Tail is a List or
 // String (written as [1 | [2]], which reads as [1, 2]).
 func Format(t Term) string {
+	return FormatAt(t, 0)
+}
+
+// FormatAt renders t like Format for text that starts at column col
+// (0-based) of its line: it fits lines to Width from there, and indents
+// continuation lines to align under it.
+func FormatAt(t Term, col int) string {
 	var b strings.Builder
-	writeTerm(&b, t, 0)
+	writeTerm(&b, t, col)
 	return b.String()
 }
 
@@ -125,7 +132,7 @@ func writeTerm(b *strings.Builder, t Term, col int) {
 // atomic elements (atoms, numbers, strings) fill lines up to Width; every
 // other element starts a line of its own.
 func writeSeq(b *strings.Builder, elems []Term, col int) {
-	cur := col       // the column after the last element, if it is atomic
+	cur := col      // the column after the last element, if it is atomic
 	inline := false // whether the next atomic element may join the line
 	for i, e := range elems {
 		atomic := isAtomic(e)

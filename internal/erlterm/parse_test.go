@@ -239,7 +239,7 @@ var errorCases = []errorCase{
 	{"no exponent digits after sign", "[1.5e+].", []string{"1:2: illegal float"}, false},
 	{"float overflow", "1.0e999.", []string{"1:1: illegal float: out of range"}, false},
 	{"float just over max", "1.7976931348623159e308.", []string{"1:1: illegal float: out of range"}, false},
-	{"base without digits", "16#.", []string{"1:1: illegal integer: no digits after the base 16#"}, false},
+	{"base without digits", "16#.", []string{"1:1: illegal integer: no digits after the base"}, false},
 	{"base 1", "1#0.", []string{"1:1: illegal base"}, false},
 	{"base 37", "37#1.", []string{"1:1: illegal base"}, false},
 	{"digit outside base", "2#102.", []string{"1:5: expected '.' after the term, found an integer"}, false},

@@ -454,7 +454,7 @@ func (s *scanner) number(pos Pos) token {
 		}
 		ds = s.digits(base)
 		if ds == "" {
-			return s.errTok(pos, false, tInt, "illegal integer: no digits after the base "+strconv.Itoa(base)+"#")
+			return s.errTok(pos, false, tInt, "illegal integer: no digits after the base and #")
 		}
 		if s.off-start > maxNumberLen {
 			return s.errTok(pos, false, tInt, "integer literal is longer than 1000 characters")

@@ -35,7 +35,7 @@ func Start(ctx context.Context, cfg *sysconfig.Config, log *slog.Logger, level *
 	deps := board.NewDeps(st, cfg, log)
 	n, err := ergonode.Start(context.Background(), ergonode.Options{
 		Name:          cfg.Node.Name,
-		Cookie:        cfg.Node.Cookie,
+		Cookie:        cfg.Node.Cookie.Reveal(),
 		DistListen:    cfg.Node.DistListen,
 		EPMDPort:      epmdPort(cfg),
 		SelfSignedTLS: cfg.Node.DistTLS != nil && cfg.Node.DistTLS.Cert == "",
@@ -44,13 +44,6 @@ func Start(ctx context.Context, cfg *sysconfig.Config, log *slog.Logger, level *
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("start node %s: %w", cfg.Node.Name, err)
-	}
-	for _, app := range []string{"board"} {
-		if _, err := n.ApplicationStartPermanent(app); err != nil {
-			n.Stop()
-			st.Close()
-			return nil, fmt.Errorf("start application %s: %w", app, err)
-		}
 	}
 	log.Info("node started", "dist", cfg.Node.DistListen, "dsn_kind", st.Dialect())
 	return &Server{cfg: cfg, log: log, node: n, store: st}, nil

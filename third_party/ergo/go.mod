@@ -1,0 +1,3 @@
+module github.com/ergo-services/ergo
+
+go 1.17
