@@ -12,7 +12,7 @@ import (
 
 // backends runs a test on SQLite and on PostgreSQL.
 func backends(t *testing.T, f func(t *testing.T, dsn func(*testing.T) string)) {
-	t.Run("sqlite", func(t *testing.T) { f(t, sqliteDSN) })
+	t.Run("sqlite", func(t *testing.T) { f(t, func(t *testing.T) string { return sqliteDSN(t) }) })
 	t.Run("postgres", func(t *testing.T) { f(t, func(t *testing.T) string { return testutil.NewPostgres(t) }) })
 }
 

@@ -1,6 +1,7 @@
 package board
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -29,7 +30,7 @@ var nodeSeq struct {
 }
 
 type testNode struct {
-	t     *testing.T
+	t     testing.TB
 	node  node.Node
 	store *store.Store
 	cfg   *sysconfig.Config
@@ -44,12 +45,12 @@ func testLogger() *slog.Logger {
 }
 
 // sqliteDSN is a fresh database file in the test's temp dir.
-func sqliteDSN(t *testing.T) string {
+func sqliteDSN(t testing.TB) string {
 	return "sqlite:" + filepath.Join(t.TempDir(), "tavern.db")
 }
 
 // startNode starts an in-process node with the board app on dsn.
-func startNode(t *testing.T, dsn string, tweak func(*sysconfig.Config)) *testNode {
+func startNode(t testing.TB, dsn string, tweak func(*sysconfig.Config)) *testNode {
 	t.Helper()
 	cfg := sysconfig.Default()
 	cfg.Store.DSN = dsn
@@ -105,7 +106,7 @@ func (tn *testNode) probe() gen.Process {
 // client is a member process driven by a test: its frames are what a
 // WebSocket client would read.
 type client struct {
-	t       *testing.T
+	t       testing.TB
 	user    string
 	proc    gen.Process
 	frames  chan []byte
@@ -215,6 +216,26 @@ func (c *client) next() map[string]any {
 		c.t.Fatalf("%s: no frame within 10s", c.user)
 	}
 	return nil
+}
+
+// nextType returns the type of the next frame without decoding it all
+// (benchmarks: the server writes "t" first).
+func (c *client) nextType() string {
+	c.t.Helper()
+	select {
+	case f := <-c.frames:
+		if len(f) > 7 && string(f[:6]) == `{"t":"` {
+			if end := bytes.IndexByte(f[6:], '"'); end >= 0 {
+				return string(f[6 : 6+end])
+			}
+		}
+		return "?"
+	case code := <-c.closed:
+		c.t.Fatalf("%s: closed with %d", c.user, code)
+	case <-time.After(10 * time.Second):
+		c.t.Fatalf("%s: no frame within 10s", c.user)
+	}
+	return ""
 }
 
 // expect returns the next frame and checks its type.

@@ -28,7 +28,7 @@ type Store struct {
 	db      *gorm.DB
 	sqlDB   *sql.DB
 	dialect string // "postgres" or "sqlite"
-	writer  *writer
+	writers []*writer // boards are spread over them by id
 	log     *slog.Logger
 }
 
@@ -107,7 +107,15 @@ func Open(ctx context.Context, cfg sysconfig.Store, log *slog.Logger) (*Store, e
 		sqlDB.Close()
 		return nil, err
 	}
-	s.writer = newWriter(s, cfg)
+	// Several writers overlap their transactions on PostgreSQL, hiding
+	// each one's commit latency; SQLite has a single writer anyway.
+	n := 1
+	if dialect == "postgres" {
+		n = max(1, min(4, pool/2))
+	}
+	for range n {
+		s.writers = append(s.writers, newWriter(s, cfg))
+	}
 	return s, nil
 }
 
@@ -119,7 +127,9 @@ func (s *Store) Ping(ctx context.Context) error { return s.sqlDB.PingContext(ctx
 
 // Close flushes every queued commit, stops the writer and closes the pool.
 func (s *Store) Close() error {
-	s.writer.close()
+	for _, w := range s.writers {
+		w.close()
+	}
 	return s.sqlDB.Close()
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,9 +65,15 @@ func newWriter(s *Store, cfg sysconfig.Store) *writer {
 }
 
 // Submit queues a commit without blocking. ErrBusy when the queue is full,
-// ErrClosed after Close; Done is not called then.
+// ErrClosed after Close; Done is not called then. Commits of one board go
+// to one writer, in order.
 func (s *Store) Submit(c *Commit) error {
-	w := s.writer
+	w := s.writers[0]
+	if len(s.writers) > 1 {
+		h := fnv.New32a()
+		h.Write([]byte(c.BoardID))
+		w = s.writers[h.Sum32()%uint32(len(s.writers))]
+	}
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.closed {
@@ -88,10 +95,16 @@ type Stats struct {
 	Queued  int   // commits waiting now
 }
 
-// Stats returns the writer's counters.
+// Stats returns the writers' counters.
 func (s *Store) Stats() Stats {
-	w := s.writer
-	return Stats{Batches: w.batches.Load(), Ops: w.ops.Load(), Failed: w.failed.Load(), Queued: len(w.in)}
+	var st Stats
+	for _, w := range s.writers {
+		st.Batches += w.batches.Load()
+		st.Ops += w.ops.Load()
+		st.Failed += w.failed.Load()
+		st.Queued += len(w.in)
+	}
+	return st
 }
 
 // close stops accepting commits, writes every queued one and waits.
@@ -150,28 +163,16 @@ func (w *writer) run() {
 }
 
 // write commits one batch in one transaction. Boards fenced by a newer
-// epoch are left out of it and told ErrFenced; the rest share its fate.
+// epoch (or whose commit does not follow their stored seq) are left out of
+// it and told ErrFenced; the rest share its fate.
 func (w *writer) write(batch []*Commit) {
 	fenced := make(map[*Commit]bool)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := w.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		clear(fenced)
-		// Per board: advance seq under the epoch and the expected previous
-		// seq. Several commits of one board in a batch advance in order.
-		for _, c := range batch {
-			if len(c.Ops) == 0 {
-				continue
-			}
-			first, last := c.Ops[0].Seq, c.Ops[len(c.Ops)-1].Seq
-			res := tx.Exec(`UPDATE boards SET seq = ?, updated_at = ? WHERE id = ? AND epoch = ? AND seq = ?`,
-				last, now(), c.BoardID, c.Epoch, first-1)
-			if res.Error != nil {
-				return res.Error
-			}
-			if res.RowsAffected != 1 {
-				fenced[c] = true
-			}
+		if err := w.advance(tx, batch, fenced); err != nil {
+			return err
 		}
 		if err := insertOps(tx, batch, fenced); err != nil {
 			return err
@@ -215,6 +216,97 @@ func (w *writer) write(batch []*Commit) {
 			c.Done(nil)
 		}
 	}
+}
+
+// advance moves each board's seq forward under its epoch and expected
+// previous seq. Boards with one commit in the batch (the usual case: a
+// board has one commit in flight) are advanced by one statement for all;
+// a board with several goes commit by commit, in order.
+func (w *writer) advance(tx *gorm.DB, batch []*Commit, fenced map[*Commit]bool) error {
+	count := make(map[string]int, len(batch))
+	for _, c := range batch {
+		if len(c.Ops) > 0 {
+			count[c.BoardID]++
+		}
+	}
+	var single []*Commit
+	for _, c := range batch {
+		if len(c.Ops) == 0 {
+			continue
+		}
+		if count[c.BoardID] == 1 {
+			single = append(single, c)
+			continue
+		}
+		first, last := c.Ops[0].Seq, c.Ops[len(c.Ops)-1].Seq
+		res := tx.Exec(`UPDATE boards SET seq = ?, updated_at = ? WHERE id = ? AND epoch = ? AND seq = ?`,
+			last, now(), c.BoardID, c.Epoch, first-1)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			fenced[c] = true
+		}
+	}
+	for len(single) > 0 {
+		n := min(len(single), 500)
+		if err := w.advanceMany(tx, single[:n], fenced); err != nil {
+			return err
+		}
+		single = single[n:]
+	}
+	return nil
+}
+
+// advanceMany is one UPDATE ... FROM (VALUES ...) RETURNING for many
+// boards: a commit whose board is not returned was fenced.
+func (w *writer) advanceMany(tx *gorm.DB, cs []*Commit, fenced map[*Commit]bool) error {
+	var sb strings.Builder
+	args := make([]any, 0, len(cs)*4+1)
+	args = append(args, now())
+	sb.WriteString(`UPDATE boards SET seq = v.last, updated_at = ? FROM (VALUES `)
+	for i, c := range cs {
+		if i > 0 {
+			sb.WriteString(",")
+		}
+		if w.s.dialect == "postgres" {
+			sb.WriteString("(?::text,?::bigint,?::bigint,?::bigint)")
+		} else {
+			sb.WriteString("(?,?,?,?)")
+		}
+		args = append(args, c.BoardID, c.Epoch, c.Ops[0].Seq-1, c.Ops[len(c.Ops)-1].Seq)
+	}
+	sb.WriteString(`) AS v(id, epoch, prev, last) WHERE boards.id = v.id AND boards.epoch = v.epoch AND boards.seq = v.prev RETURNING boards.id`)
+	if w.s.dialect == "sqlite" {
+		// SQLite names VALUES columns column1..N and has no alias list.
+		q := strings.Replace(sb.String(), `) AS v(id, epoch, prev, last) WHERE boards.id = v.id AND boards.epoch = v.epoch AND boards.seq = v.prev`,
+			`) AS v WHERE boards.id = v.column1 AND boards.epoch = v.column2 AND boards.seq = v.column3`, 1)
+		q = strings.Replace(q, "SET seq = v.last", "SET seq = v.column4", 1)
+		sb.Reset()
+		sb.WriteString(q)
+	}
+	rows, err := tx.Raw(sb.String(), args...).Rows()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	advanced := make(map[string]bool, len(cs))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		advanced[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if !advanced[c.BoardID] {
+			fenced[c] = true
+		}
+	}
+	return nil
 }
 
 // insertOps writes the ops of the batch's unfenced commits with multi-row
