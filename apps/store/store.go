@@ -27,7 +27,7 @@ import (
 type Store struct {
 	db      *gorm.DB
 	sqlDB   *sql.DB
-	dialect string // "postgres" or "sqlite"
+	dialect string    // "postgres" or "sqlite"
 	writers []*writer // boards are spread over them by id
 	log     *slog.Logger
 }

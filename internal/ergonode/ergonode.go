@@ -13,6 +13,7 @@ import (
 	"strconv"
 
 	"github.com/ergo-services/ergo"
+	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 	"github.com/ergo-services/ergo/lib"
 	"github.com/ergo-services/ergo/node"
@@ -27,7 +28,7 @@ type Options struct {
 	DistListen string
 	// EPMDPort is where this host's EPMD serves (127.0.0.1 only); the
 	// first node on a host serves it, the others register with it.
-	// 0 means 4369.
+	// 0: no EPMD at all, peers are reached by static routes only.
 	EPMDPort uint16
 	// TLS, if set, protects distribution. A nil Certificates with
 	// SelfSigned generates one.
@@ -67,7 +68,13 @@ func Start(ctx context.Context, o Options) (node.Node, error) {
 		Listeners:    []node.Listener{listener},
 		Proto:        dist.CreateProto(proto),
 		Handshake:    dist.CreateHandshake(dist.HandshakeOptions{}),
-		Registrar:    dist.CreateRegistrarWithLocalEPMD("127.0.0.1", o.EPMDPort),
+	}
+	if o.EPMDPort == 0 {
+		// StaticRoutesOnly panics without a registrar (ERGO_NOTES.md).
+		opts.StaticRoutesOnly = true
+		opts.Registrar = noRegistrar{}
+	} else {
+		opts.Registrar = dist.CreateRegistrarWithLocalEPMD("127.0.0.1", o.EPMDPort)
 	}
 	// Ergo would send the node name to a metrics service after a minute.
 	opts.System.DisableAnonMetrics = true
@@ -85,3 +92,20 @@ func Start(ctx context.Context, o Options) (node.Node, error) {
 	}
 	return ergo.StartNodeWithContext(ctx, o.Name, o.Cookie, opts)
 }
+
+// noRegistrar registers nowhere and resolves nothing: with it, a node
+// reaches only the peers it has static routes to.
+type noRegistrar struct{}
+
+func (noRegistrar) Register(context.Context, string, node.RegisterOptions) error { return nil }
+func (noRegistrar) RegisterProxy(string, int, node.ProxyFlags) error             { return nil }
+func (noRegistrar) UnregisterProxy(string) error                                 { return nil }
+func (noRegistrar) Resolve(peer string) (node.Route, error) {
+	return node.Route{}, fmt.Errorf("no route to %s: EPMD is off and no static route was added", peer)
+}
+func (noRegistrar) ResolveProxy(peer string) (node.ProxyRoute, error) {
+	return node.ProxyRoute{}, fmt.Errorf("no proxy route to %s", peer)
+}
+func (noRegistrar) Config() (node.RegistrarConfig, error)                      { return node.RegistrarConfig{}, nil }
+func (noRegistrar) ConfigItem(string) (etf.Term, error)                        { return nil, nil }
+func (noRegistrar) SetConfigUpdateCallback(func(string, etf.Term) error) error { return nil }

@@ -469,15 +469,16 @@ func (p *parser) parseBinary() Term {
 		p.next()
 		return Binary{Value: value, At: open.pos}
 	}
-	ok := true
 	for {
 		segPos := p.tok.pos
 		v := p.parseTerm(false)
 		if p.abort {
 			return nil
 		}
+		supported := true // no size, no type but utf8
 		if p.isPunct(":") {
 			p.fail(p.tok.pos, "binary segment sizes are not supported")
+			supported = false
 			p.next()
 			p.parseTerm(false)
 			if p.abort {
@@ -491,13 +492,11 @@ func (p *parser) parseBinary() Term {
 			if p.abort {
 				return nil
 			}
-			ok = ok && utf8Type
+			supported = supported && utf8Type
 		}
-		if v != nil {
+		if v != nil && supported {
 			if b, good := p.segmentBytes(segPos, v, utf8Type); good {
 				value = append(value, b...)
-			} else {
-				ok = false
 			}
 		}
 		switch {
@@ -505,8 +504,7 @@ func (p *parser) parseBinary() Term {
 			p.next()
 		case p.isPunct(">>"):
 			p.next()
-			if !ok {
-				p.bad = true
+			if p.bad { // an error in a segment; the term is dropped anyway
 				return nil
 			}
 			return Binary{Value: value, At: open.pos}

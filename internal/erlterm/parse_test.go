@@ -283,6 +283,7 @@ var errorCases = []errorCase{
 	{"segment unit without size", "<<1/integer-unit:8>>.", []string{"1:5: binary segment types other than /utf8"}, false},
 	{"float segment", "<<1.5>>.", []string{"1:3: binary segment must be an integer or a string, not a float"}, false},
 	{"binary type on string", `<<"a"/binary>>.`, []string{"1:7: binary segment types other than /utf8"}, false},
+	{"unsupported segment reported once", `<<"€"/binary, "€":8>>.`, []string{"1:7: binary segment types other than /utf8", "1:18: binary segment sizes are not supported"}, false},
 	{"atom segment", "<<a>>.", []string{"1:3: binary segment must be an integer or a string, not an atom"}, false},
 	{"list segment", "<<[1]>>.", []string{"1:3: binary segment must be an integer or a string, not a list"}, false},
 	{"binary segment", `<<<<"a">>>>.`, []string{"1:3: binary segment must be an integer or a string, not a binary"}, false},

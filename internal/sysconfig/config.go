@@ -40,6 +40,13 @@ type Node struct {
 	// listens on, a private address; port 0 picks a free one. Default
 	// "127.0.0.1:25100".
 	DistListen string
+	// EPMDPort (epmd_port) is the port of this host's EPMD, which maps
+	// node names to distribution ports for peers and for `erl`. The first
+	// node on a host serves it on 127.0.0.1 only, later ones register
+	// with it. 0 turns EPMD off: peers are then found by static routes
+	// only (seeds with their dist address, or the nodes table). Default
+	// 4369, Erlang's.
+	EPMDPort int
 	// DistTLS (dist_tls) enables TLS for distribution: false (the
 	// default, nil), true (a self-signed certificate: a TLSFiles with
 	// empty paths) or [{cert, Path}, {key, Path}].
@@ -172,7 +179,10 @@ type Board struct {
 	MaxRestarts     int
 	RestartWindowMs int
 	// Mailbox (mailbox) is the size of a board actor's mailbox, 1 to
-	// 65535. Default 65535.
+	// 65535. Default 2048: a Go channel allocates all of it up front
+	// (about 48 bytes a slot), so 65535 would cost 3 MB per board. A
+	// local sender that finds it full is told so and answers
+	// "unavailable"; nothing is dropped silently.
 	Mailbox int
 }
 
@@ -199,6 +209,7 @@ func Default() Config {
 		Node: Node{
 			Name:       "tavern-dev@127.0.0.1",
 			DistListen: "127.0.0.1:25100",
+			EPMDPort:   4369,
 			LogLevel:   "info",
 		},
 		Gateway: Gateway{
@@ -233,7 +244,7 @@ func Default() Config {
 			DedupKeep:       10000,
 			MaxRestarts:     5,
 			RestartWindowMs: 10000,
-			Mailbox:         65535,
+			Mailbox:         2048,
 		},
 		Cluster: Cluster{
 			Discovery:   "none",
@@ -318,15 +329,16 @@ func (c Config) Redacted() Config {
 }
 
 // RedactDSN returns dsn with any password in it (the URL's, or a
-// password= parameter) replaced with "xxxxx". A postgres DSN that does not
-// parse is replaced whole.
+// password= parameter) replaced with "xxxxx". A sqlite: DSN is returned as
+// is; anything but a sqlite: DSN or a valid postgres URL is replaced whole,
+// since there is no telling what in it is secret.
 func RedactDSN(dsn string) string {
-	if !isPostgresDSN(dsn) {
+	if strings.HasPrefix(dsn, "sqlite:") {
 		return dsn
 	}
 	u, err := url.Parse(dsn)
-	if err != nil {
-		return "postgres://<redacted: not a valid URL>"
+	if err != nil || !isPostgresDSN(dsn) {
+		return "<redacted: not a sqlite: or postgres:// DSN>"
 	}
 	q := u.Query()
 	changed := false

@@ -33,7 +33,9 @@ func Load(path string) (*Config, error) {
 // term, a list of {Section, [{Key, Value}, ...]} tuples with the sections
 // node, gateway, store, board and cluster. Keys left out keep their
 // defaults (Default). Then it applies the overrides that lookupEnv (which
-// may be nil) finds, and validates the result as Validate does.
+// may be nil) finds: a variable that is set overrides the file even when
+// it is empty (and an empty one is then reported as wrong). Last it
+// validates the result as Validate does.
 //
 // Strings may be written "..." or <<"...">>, booleans are the atoms true
 // and false, durations are integer milliseconds in keys ending _ms.

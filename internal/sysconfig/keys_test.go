@@ -71,6 +71,9 @@ var keyCases = []keyCase{
 	{"node", `{cookie, 42}`, nil, []string{`2:10: node.cookie: expected a string, got an integer`}, env()},
 	{"node", `{cookie, ["a"]}`, nil, []string{`2:10: node.cookie: expected a string, got a list of 1 elements`}, env()},
 	{"node", `{cookie, "` + strings.Repeat("x", 256) + `"}`, nil, []string{`2:10: node.cookie: must be at most 255 characters`}, env()},
+	{"node", `{epmd_port, 0}`, func(c *sysconfig.Config) { c.Node.EPMDPort = 0 }, nil, nil},
+	{"node", `{epmd_port, 14369}`, func(c *sysconfig.Config) { c.Node.EPMDPort = 14369 }, nil, nil},
+	{"node", `{epmd_port, 70000}`, nil, []string{`2:13: node.epmd_port:`}, nil},
 	{"node", `{dist_listen, "0.0.0.0:0"}`, func(c *sysconfig.Config) { c.Node.DistListen = "0.0.0.0:0" }, nil, nil},
 	{"node", `{dist_listen, ":25100"}`, func(c *sysconfig.Config) { c.Node.DistListen = ":25100" }, nil, nil},
 	{"node", `{dist_listen, "[::1]:25100"}`, func(c *sysconfig.Config) { c.Node.DistListen = "[::1]:25100" }, nil, nil},
@@ -149,7 +152,9 @@ var keyCases = []keyCase{
 	{"gateway", `{redirect_http, "80"}`, nil, []string{`2:17: gateway.redirect_http: must be host:port`, `2:17: gateway.redirect_http: needs gateway.tls`}, nil},
 	{"gateway", `{tls, [{cert, "c"}, {key, "k"}]}, {redirect_http, "127.0.0.1:8080"}`, nil, []string{`2:51: gateway.redirect_http: must differ from gateway.listen`}, nil},
 	{"gateway", `{origins, ["https://play.example", <<"http://localhost:3000">>]}`,
-		func(c *sysconfig.Config) { c.Gateway.Origins = []string{"https://play.example", "http://localhost:3000"} }, nil, nil},
+		func(c *sysconfig.Config) {
+			c.Gateway.Origins = []string{"https://play.example", "http://localhost:3000"}
+		}, nil, nil},
 	{"gateway", `{origins, []}`, func(c *sysconfig.Config) {}, nil, nil},
 	{"gateway", `{origins, "https://play.example"}`, nil, []string{`2:11: gateway.origins: expected a list of strings, got "https://play.example"`}, nil},
 	{"gateway", `{origins, ["https://a.example", foo]}`, nil, []string{`2:33: gateway.origins: expected a list of strings, but element 2 is foo`}, nil},

@@ -36,6 +36,8 @@ var schema = []section{
 			render: func(c *Config) erlterm.Term { return erlterm.String{Value: c.Node.Cookie.Reveal()} }},
 		strKey("dist_listen", "host:port for Erlang distribution, a private address (port 0: any free port).",
 			func(c *Config) *string { return &c.Node.DistListen }),
+		intKey("epmd_port", "Port of this host's EPMD (bound to 127.0.0.1; the first node serves it). 0: no EPMD, peers by static route only.",
+			func(c *Config) *int { return &c.Node.EPMDPort }),
 		{name: "dist_tls", doc: "TLS for distribution: false, true (self-signed) or [{cert, Path}, {key, Path}].",
 			decode: func(d *decoder, f string, v erlterm.Term, c *Config) bool { return d.tls(f, v, &c.Node.DistTLS, true) },
 			render: func(c *Config) erlterm.Term { return renderTLS(c.Node.DistTLS, true) }},

@@ -366,6 +366,11 @@ func TestSecretsNeverShown(t *testing.T) {
 		t.Fatal("secrets not decoded")
 	}
 	check("String()", c.String())
+	for _, dsn := range []string{"mysql://u:" + dbPass + "@db/x", "postgres://u:" + dbPass + "@db:port/x", "x:" + dbPass + "%zz"} {
+		built := *c
+		built.Store.DSN = dsn
+		check("String() with DSN "+dsn, built.String()+fmt.Sprint(built.Store))
+	}
 	check("Redacted()", fmt.Sprintf("%v", c.Redacted().Store.DSN))
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%T %v"} {
 		for _, v := range []any{c, *c, c.Node, &c.Node, c.Gateway, c.Gateway.Auth, c.Node.Cookie, c.Gateway.Auth.Secret, c.Store, []any{c.Node}} {

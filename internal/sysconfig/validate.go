@@ -44,6 +44,7 @@ var intLimits = map[string]limit{
 	"board.max_restarts":           {0, 1000},
 	"board.restart_window_ms":      {1, day},
 	"board.mailbox":                {1, 65535},
+	"node.epmd_port":               {0, 65535},
 	"cluster.heartbeat_ms":         {10, minute},
 	"cluster.down_after_ms":        {10, hour},
 }
@@ -207,6 +208,7 @@ func intFields(c *Config) []intField {
 		{"board.max_restarts", &c.Board.MaxRestarts},
 		{"board.restart_window_ms", &c.Board.RestartWindowMs},
 		{"board.mailbox", &c.Board.Mailbox},
+		{"node.epmd_port", &c.Node.EPMDPort},
 		{"cluster.heartbeat_ms", &c.Cluster.HeartbeatMs},
 		{"cluster.down_after_ms", &c.Cluster.DownAfterMs},
 	}

@@ -37,7 +37,7 @@ func Start(ctx context.Context, cfg *sysconfig.Config, log *slog.Logger, level *
 		Name:          cfg.Node.Name,
 		Cookie:        cfg.Node.Cookie.Reveal(),
 		DistListen:    cfg.Node.DistListen,
-		EPMDPort:      epmdPort(cfg),
+		EPMDPort:      uint16(cfg.Node.EPMDPort),
 		SelfSignedTLS: cfg.Node.DistTLS != nil && cfg.Node.DistTLS.Cert == "",
 		Applications:  []gen.ApplicationBehavior{board.NewApp(deps)},
 	})
@@ -63,8 +63,4 @@ func (s *Server) Stop() error {
 	err := s.store.Close()
 	s.node.Stop()
 	return err
-}
-
-func epmdPort(cfg *sysconfig.Config) uint16 {
-	return 0 // TODO(epmd): from sysconfig once node.epmd_port exists
 }

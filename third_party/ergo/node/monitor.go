@@ -177,7 +177,9 @@ func (m *monitor) RouteNodeDown(name string, disconnect *ProxyDisconnect) {
 	lib.Log("[%s] MONITOR NODE  down: %v", m.nodename, name)
 
 	// notify node monitors
-	m.mutexNodes.RLock()
+	// tavern patch: this deletes from m.nodes, so it needs the write lock
+	// (two nodes going down at once could crash the map).
+	m.mutexNodes.Lock()
 	if pids, ok := m.nodes[name]; ok {
 		for i := range pids {
 			lib.Log("[%s] MONITOR node down: %v. send notify to: %s", m.nodename, name, pids[i].pid)
@@ -197,7 +199,7 @@ func (m *monitor) RouteNodeDown(name string, disconnect *ProxyDisconnect) {
 		}
 		delete(m.nodes, name)
 	}
-	m.mutexNodes.RUnlock()
+	m.mutexNodes.Unlock()
 
 	// notify processes created monitors by pid
 	m.mutexProcesses.Lock()
