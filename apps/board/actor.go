@@ -381,7 +381,8 @@ func (st *boardState) join(process *gen.ServerProcess, m Join) {
 	}
 	reply := Joined{Board: st.id, Actor: process.Self(), Seq: st.committed, Users: st.userList(), Tag: m.Tag}
 	if replay, ok := st.replaySince(m.Since); ok {
-		reply.Replay = replay
+		reply.Replay = PackFrames(replay)
+		reply.Replayed = true
 	} else {
 		reply.Snapshot = st.durableSnapshot()
 	}

@@ -283,28 +283,39 @@ func (m *Member) take(tag uint64) (*request, bool) {
 }
 
 func (m *Member) joined(ms *membership, r *request, msg Joined) {
+	replay, err := UnpackFrames(msg.Replay)
+	if err != nil {
+		m.Out.Close(wire.CloseTryAgain, "board sent a malformed replay")
+		return
+	}
 	if ms.quiet {
 		// A transparent re-join: only what the client has not seen.
-		if msg.Snapshot != nil {
+		if !msg.Replayed {
 			m.Out.Close(wire.CloseTryAgain, "board restarted; rejoin with since")
 			return
 		}
 		ms.phase = joined
 		ms.quiet = false
-		m.replay(ms, msg.Replay, msg.Seq)
+		m.replay(ms, replay, msg.Seq)
 		return
 	}
 	ms.phase = joined
-	snap := msg.Snapshot
+	var snap []byte
+	if !msg.Replayed {
+		snap = msg.Snapshot
+		if len(snap) == 0 {
+			snap = []byte(`{"entities":[]}`)
+		}
+	}
 	if !m.Out.Send(wire.Joined(r.ref, msg.Board, msg.Seq, snap)) {
 		m.Out.Close(wire.CloseTryAgain, "client too slow")
 		return
 	}
-	ms.lastSeq = msg.Seq - int64(len(msg.Replay))
+	ms.lastSeq = msg.Seq - int64(len(replay))
 	if snap != nil {
 		ms.lastSeq = msg.Seq
 	}
-	m.replay(ms, msg.Replay, msg.Seq)
+	m.replay(ms, replay, msg.Seq)
 	if !m.Out.Send(wire.PresenceFull(msg.Board, msg.Users)) {
 		m.Out.Close(wire.CloseTryAgain, "client too slow")
 	}

@@ -1,6 +1,9 @@
 package board
 
 import (
+	"encoding/binary"
+	"errors"
+
 	"github.com/ergo-services/ergo/etf"
 )
 
@@ -18,6 +21,10 @@ type Locate struct {
 	Board   string
 	ReplyTo etf.Pid
 	Tag     uint64
+	// Hops counts forwards between routers: a forwarded Locate is served
+	// where it lands, so two nodes whose views of the cluster differ for
+	// a moment cannot bounce it (the epoch fence keeps one owner).
+	Hops int
 }
 
 // Located tells where a board's actor runs.
@@ -41,15 +48,46 @@ type Join struct {
 
 // Joined answers Join. Seq is the last op the member now has: either
 // Snapshot (whole state at Seq) or Replay (the ev frames after Since, in
-// order) is set, never both. Users is the presence list after the join.
+// order, packed by PackFrames) is set, never both; a join with nothing to
+// replay has neither and Replayed true. Users is the presence list.
 type Joined struct {
 	Board    string
 	Actor    etf.Pid
 	Seq      int64
 	Snapshot []byte
-	Replay   [][]byte
-	Users    []string
+	Replay   []byte
+	Replayed bool
+	Users    Names
 	Tag      uint64
+}
+
+// PackFrames packs frames into one byte slice, each behind its length as
+// a uvarint: ETF carries a list of binaries badly, one binary well.
+func PackFrames(frames [][]byte) []byte {
+	n := 0
+	for _, f := range frames {
+		n += len(f) + binary.MaxVarintLen32
+	}
+	out := make([]byte, 0, n)
+	for _, f := range frames {
+		out = binary.AppendUvarint(out, uint64(len(f)))
+		out = append(out, f...)
+	}
+	return out
+}
+
+// UnpackFrames is the inverse of PackFrames.
+func UnpackFrames(b []byte) ([][]byte, error) {
+	var frames [][]byte
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return nil, errors.New("board: malformed packed frames")
+		}
+		frames = append(frames, b[k:k+int(n)])
+		b = b[k+int(n):]
+	}
+	return frames, nil
 }
 
 // Leave ends a membership. It has no answer.
@@ -94,8 +132,35 @@ type Event struct {
 // Presence is a change of a board's users.
 type Presence struct {
 	Board  string
-	Joins  []string
-	Leaves []string
+	Joins  Names
+	Leaves Names
+}
+
+// Names is named so that ETF can carry it inside registered structs (it
+// refuses unnamed slices other than []byte).
+type Names []string
+
+// LocalIDs lists processes of the node a message is sent to, as pairs of
+// pid ID and creation: ETF cannot carry a slice of pids in a struct, and
+// the node is the receiver's own.
+type LocalIDs []uint64
+
+// ToLocalIDs packs pids of one node.
+func ToLocalIDs(pids []etf.Pid) LocalIDs {
+	out := make(LocalIDs, 0, 2*len(pids))
+	for _, p := range pids {
+		out = append(out, p.ID, uint64(p.Creation))
+	}
+	return out
+}
+
+// Pids unpacks them as pids of node.
+func (l LocalIDs) Pids(node string) []etf.Pid {
+	out := make([]etf.Pid, 0, len(l)/2)
+	for i := 0; i+1 < len(l); i += 2 {
+		out = append(out, etf.Pid{Node: etf.Atom(node), ID: l[i], Creation: uint32(l[i+1])})
+	}
+	return out
 }
 
 // Protocol error codes the board answers with (PROTOCOL.md).
