@@ -103,6 +103,7 @@ type boardState struct {
 	users   map[string]int
 
 	waiting []etf.Term // requests that arrived before the board was loaded
+	moving  bool       // handing off to another node: finish, then stop
 	idleGen uint64
 	loadTry int
 }
@@ -167,6 +168,11 @@ func (a *actor) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.Ser
 	case idleCheck:
 		if m.Gen == st.idleGen && st.idle() {
 			st.log.Debug("board passivates")
+			return gen.ServerStatusStop
+		}
+	case handoff:
+		st.moving = true
+		if st.settled() {
 			return gen.ServerStatusStop
 		}
 	case crash:
@@ -370,6 +376,10 @@ func (st *boardState) pushRing(frame []byte, seq int64) {
 }
 
 func (st *boardState) join(process *gen.ServerProcess, m Join) {
+	if st.moving {
+		failTo(process, m.Member, st.id, m.Tag, CodeUnavailable, "join: board moving to another node")
+		return
+	}
 	mi, already := st.members[m.Member]
 	if !already {
 		mi = &memberInfo{user: m.User, ref: process.MonitorProcess(m.Member)}
@@ -453,18 +463,15 @@ func (st *boardState) dropMember(process *gen.ServerProcess, member etf.Pid, err
 const ExitOverflow = "overflow"
 
 func (st *boardState) presence(process *gen.ServerProcess, except etf.Pid, joins, leaves []string) {
-	msg := Presence{Board: st.id, Joins: joins, Leaves: leaves}
-	for pid := range st.members {
-		if pid == except {
-			continue
-		}
-		if err := process.Send(pid, msg); err != nil && errors.Is(err, lib.ErrProcessMailboxFull) {
-			st.dropMember(process, pid, err)
-		}
-	}
+	st.toMembers(process, except, Presence{Board: st.id, Joins: joins, Leaves: leaves},
+		func(ids LocalIDs) etf.Term { return FanoutPresence{Members: ids, Board: st.id, Joins: joins, Leaves: leaves} })
 }
 
 func (st *boardState) op(process *gen.ServerProcess, m Op) {
+	if st.moving {
+		failTo(process, m.Member, st.id, m.Tag, CodeUnavailable, "op: board moving to another node; retry with the same id")
+		return
+	}
 	if mi, ok := st.members[m.Member]; !ok || mi.user != m.User {
 		failTo(process, m.Member, st.id, m.Tag, CodeNotJoined, "op: board "+st.id+" not joined")
 		return
@@ -620,20 +627,48 @@ func (st *boardState) committedUpTo(process *gen.ServerProcess, m commitDone) ge
 		st.snapSeq = st.committed
 	}
 	st.submit(process)
+	if st.moving && st.settled() {
+		return gen.ServerStatusStop
+	}
 	st.armIdle(process)
 	return gen.ServerStatusOK
+}
+
+// settled: nothing is on its way to the database.
+func (st *boardState) settled() bool {
+	return !st.inFlight && len(st.unsubmitted) == 0 && st.snapDue == nil
 }
 
 // ExitFenced is the exit reason of a board that lost its epoch.
 const ExitFenced = "fenced"
 
-// publish sends one committed event to every member.
+// publish sends one committed event to every member: directly to those
+// on this node, and as one message per other node to its fanout process.
 func (st *boardState) publish(process *gen.ServerProcess, seq int64, frame []byte) {
-	ev := Event{Board: st.id, Seq: seq, Frame: frame}
+	st.toMembers(process, etf.Pid{}, Event{Board: st.id, Seq: seq, Frame: frame},
+		func(ids LocalIDs) etf.Term { return FanoutEvent{Members: ids, Board: st.id, Seq: seq, Frame: frame} })
+}
+
+func (st *boardState) toMembers(process *gen.ServerProcess, except etf.Pid, local etf.Term, remote func(LocalIDs) etf.Term) {
+	self := etf.Atom(process.NodeName())
+	var byNode map[etf.Atom][]etf.Pid
 	for pid := range st.members {
-		if err := process.Send(pid, ev); err != nil && errors.Is(err, lib.ErrProcessMailboxFull) {
-			st.dropMember(process, pid, err)
+		if pid == except {
+			continue
 		}
+		if pid.Node == self {
+			if err := process.Send(pid, local); err != nil && errors.Is(err, lib.ErrProcessMailboxFull) {
+				st.dropMember(process, pid, err)
+			}
+			continue
+		}
+		if byNode == nil {
+			byNode = make(map[etf.Atom][]etf.Pid)
+		}
+		byNode[pid.Node] = append(byNode[pid.Node], pid)
+	}
+	for node, pids := range byNode {
+		_ = process.Send(gen.ProcessID{Name: FanoutName, Node: string(node)}, remote(ToLocalIDs(pids)))
 	}
 }
 

@@ -23,6 +23,15 @@ type Deps struct {
 	StoreConfig sysconfig.Store
 	Limits      rules.Limits
 	Log         *slog.Logger
+	// Placement says which node owns a board; nil: this node owns all.
+	Placement Placement
+}
+
+// Placement is the cluster's answer to "who owns this board".
+type Placement interface {
+	Self() string
+	Owner(board string) string
+	OwnerWithout(board, node string) string
 }
 
 // NewDeps derives the board limits from the config.
@@ -66,6 +75,7 @@ func (s *appSup) Init(args ...etf.Term) (gen.SupervisorSpec, error) {
 		Children: []gen.SupervisorChildSpec{
 			{Name: "board_sup", Child: &boardSup{}, Args: args},
 			{Name: RouterName, Child: &routerStarter{}, Args: args},
+			{Name: FanoutName, Child: &fanout{}, Options: gen.ProcessOptions{MailboxSize: 8192}},
 		},
 		Strategy: gen.SupervisorStrategy{
 			Type: gen.SupervisorStrategyRestForOne, Intensity: 5, Period: 10,

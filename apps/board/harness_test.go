@@ -17,6 +17,7 @@ import (
 	"github.com/ergo-services/ergo/gen"
 	"github.com/ergo-services/ergo/node"
 
+	"github.com/tavernhq/tavern/apps/cluster"
 	"github.com/tavernhq/tavern/apps/gateway/wire"
 	"github.com/tavernhq/tavern/apps/store"
 	"github.com/tavernhq/tavern/internal/ergonode"
@@ -32,6 +33,7 @@ var nodeSeq struct {
 type testNode struct {
 	t     testing.TB
 	node  node.Node
+	name  string
 	store *store.Store
 	cfg   *sysconfig.Config
 	deps  *Deps
@@ -68,16 +70,44 @@ func startNode(t testing.TB, dsn string, tweak func(*sysconfig.Config)) *testNod
 		t.Fatalf("open store: %v", err)
 	}
 	deps := NewDeps(st, &cfg, log)
+	epmd := cfg.Node.EPMDPort
+	if epmd == sysconfig.Default().Node.EPMDPort {
+		epmd = testutil.FreePort(t) // alone: its own EPMD
+	}
+	var placement *cluster.Placement
+	if cfg.Cluster.Discovery == "postgres" || len(cfg.Cluster.Seeds) > 0 {
+		placement = cluster.NewPlacement(name)
+		deps.Placement = placement
+	}
 	n, err := ergonode.Start(context.Background(), ergonode.Options{
 		Name: name, Cookie: "test-cookie", DistListen: "127.0.0.1:0",
-		EPMDPort:     uint16(testutil.FreePort(t)),
+		EPMDPort:     uint16(epmd),
 		Applications: []gen.ApplicationBehavior{NewApp(deps)},
 	})
 	if err != nil {
 		st.Close()
 		t.Fatalf("start node: %v", err)
 	}
-	tn := &testNode{t: t, node: n, store: st, cfg: &cfg, deps: deps}
+	if placement != nil {
+		var cst *store.Store
+		if cfg.Cluster.Discovery == "postgres" {
+			cst = st
+		}
+		app := cluster.NewApp(cluster.Config{
+			Self: name, Seeds: cfg.Cluster.Seeds, Store: cst,
+			Heartbeat: time.Duration(cfg.Cluster.HeartbeatMs) * time.Millisecond,
+			DownAfter: time.Duration(cfg.Cluster.DownAfterMs) * time.Millisecond,
+			Placement: placement, Log: log.With("node", name),
+			Changed: gen.ProcessID{Name: RouterName, Node: name}, ChangedMsg: MembershipChanged{},
+		}, n)
+		if _, err := n.ApplicationLoad(app); err != nil {
+			t.Fatalf("load cluster: %v", err)
+		}
+		if _, err := n.ApplicationStart("cluster"); err != nil {
+			t.Fatalf("start cluster: %v", err)
+		}
+	}
+	tn := &testNode{t: t, node: n, name: name, store: st, cfg: &cfg, deps: deps}
 	t.Cleanup(tn.stop)
 	return tn
 }
@@ -150,9 +180,12 @@ type (
 
 func (cp *clientProc) Init(process *gen.ServerProcess, args ...etf.Term) error {
 	c := args[0].(*client)
-	process.State = NewMember(c.user, clientOut{c}, 5*time.Second)
+	process.State = NewMember(c.user, clientOut{c}, 3*time.Second)
+	process.SendAfter(process.Self(), expireTick{}, 100*time.Millisecond)
 	return nil
 }
+
+type expireTick struct{}
 
 func (cp *clientProc) HandleDirect(process *gen.ServerProcess, ref etf.Ref, message interface{}) (interface{}, gen.DirectStatus) {
 	m := process.State.(*Member)
@@ -169,6 +202,11 @@ func (cp *clientProc) HandleDirect(process *gen.ServerProcess, ref etf.Ref, mess
 
 func (cp *clientProc) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.ServerStatus {
 	m := process.State.(*Member)
+	if _, ok := message.(expireTick); ok {
+		m.Expire(time.Now())
+		process.SendAfter(process.Self(), expireTick{}, 100*time.Millisecond)
+		return gen.ServerStatusOK
+	}
 	m.Handle(process, message)
 	return gen.ServerStatusOK
 }
@@ -216,6 +254,24 @@ func (c *client) next() map[string]any {
 		c.t.Fatalf("%s: no frame within 10s", c.user)
 	}
 	return nil
+}
+
+// opUntilAck sends an op, retrying it with the same id while the answer is
+// "unavailable" (a board restarting or moving), and returns the ack.
+func (c *client) opUntilAck(board, id, op string) map[string]any {
+	c.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c.op(board, id, op, "")
+		m := c.next()
+		if m["t"] == "error" && m["code"] == "unavailable" && time.Now().Before(deadline) {
+			continue
+		}
+		if m["t"] != "ack" {
+			c.t.Fatalf("%s: op %s: %v", c.user, id, m)
+		}
+		return m
+	}
 }
 
 // nextType returns the type of the next frame without decoding it all

@@ -27,6 +27,7 @@ type Member struct {
 	Out      Output
 	OpTimout time.Duration // an op with no answer by then is "unavailable"
 
+	proc    gen.Process // the session's process, for timers
 	boards  map[string]*membership
 	byActor map[etf.Pid]*membership
 	reqs    map[uint64]*request
@@ -48,6 +49,7 @@ type membership struct {
 	monitor etf.Ref
 	lastSeq int64
 	quiet   bool // the current join is a transparent re-join
+	tries   int  // quiet re-joins that failed in a row
 }
 
 type requestKind int
@@ -87,11 +89,18 @@ func (m *Member) tag(r *request) uint64 {
 // Join starts a join (since < 0: whole snapshot). The answer reaches the
 // client when the board replies.
 func (m *Member) Join(p gen.Process, board string, since int64, ref wire.Ref) {
+	m.proc = p
 	ms, ok := m.boards[board]
 	if ok && ms.phase == joined {
 		ms.quiet = false
 		m.sendJoin(p, ms, &request{kind: reqJoin, board: board, ref: ref, since: since})
 		return
+	}
+	// A join already under way is superseded: its answers are dropped.
+	for tag, r := range m.reqs {
+		if r.board == board && r.kind != reqOp {
+			delete(m.reqs, tag)
+		}
 	}
 	if !ok {
 		ms = &membership{board: board}
@@ -121,10 +130,24 @@ func (m *Member) sendJoin(p gen.Process, ms *membership, r *request) {
 	}
 }
 
-// fail answers a join that could not be made; a failed quiet re-join
-// cannot keep the stream gap-free, so the client is closed to resume.
+// rejoinTries bounds the quiet re-join of a moved or restarted board
+// (about 6 s in all) before the client is closed to resume by itself.
+const rejoinTries = 6
+
+// retryRejoin is the member's own timer for another quiet re-join.
+type retryRejoin struct{ Board string }
+
+// fail answers a join that could not be made. A failed quiet re-join is
+// tried again a few times (the board may be moving between nodes), then
+// the client is closed so it resumes with "since": never a gap.
 func (m *Member) fail(ms *membership, r *request, code, msg string) {
 	if ms.quiet {
+		if ms.tries < rejoinTries && m.proc != nil {
+			ms.tries++
+			ms.phase = locating
+			m.proc.SendAfter(m.proc.Self(), retryRejoin{Board: ms.board}, time.Duration(50<<ms.tries)*time.Millisecond)
+			return
+		}
 		m.Out.Close(wire.CloseTryAgain, "board unavailable; rejoin with since")
 		return
 	}
@@ -193,7 +216,12 @@ func (m *Member) LeaveAll(p gen.Process) {
 // Handle takes a message the session process received; it reports false
 // for messages that are not the board's business.
 func (m *Member) Handle(p gen.Process, message etf.Term) bool {
+	m.proc = p
 	switch msg := message.(type) {
+	case retryRejoin:
+		if ms, ok := m.boards[msg.Board]; ok && ms.quiet && ms.phase == locating {
+			m.locate(p, ms, &request{kind: reqLocate, board: ms.board, since: ms.lastSeq})
+		}
 	case Located:
 		r, ok := m.take(msg.Tag)
 		if !ok {
@@ -296,6 +324,7 @@ func (m *Member) joined(ms *membership, r *request, msg Joined) {
 		}
 		ms.phase = joined
 		ms.quiet = false
+		ms.tries = 0
 		m.replay(ms, replay, msg.Seq)
 		return
 	}
@@ -370,9 +399,17 @@ func (m *Member) actorDown(p gen.Process, ms *membership) {
 // between nodes) with "unavailable": the client retries with the same id.
 func (m *Member) Expire(now time.Time) {
 	for tag, r := range m.reqs {
-		if r.kind == reqOp && now.Sub(r.sent) > m.OpTimout {
-			delete(m.reqs, tag)
+		if now.Sub(r.sent) <= m.OpTimout {
+			continue
+		}
+		delete(m.reqs, tag)
+		if r.kind == reqOp {
 			m.Out.Send(wire.ErrorMsg(&wire.Error{Code: CodeUnavailable, Msg: "op: no answer in time; retry with the same id", Ref: r.ref.S, HasRef: r.ref.OK}))
+			continue
+		}
+		// A locate or join lost between nodes.
+		if ms, ok := m.boards[r.board]; ok && ms.phase != joined {
+			m.fail(ms, r, CodeUnavailable, "join: no answer in time")
 		}
 	}
 }

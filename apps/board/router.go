@@ -50,6 +50,10 @@ func (r *router) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.Se
 	st := process.State.(*routerState)
 	switch m := message.(type) {
 	case Locate:
+		if owner := st.owner(process, m.Board); owner != process.NodeName() && m.Hops == 0 {
+			st.forward(process, m, owner)
+			return gen.ServerStatusOK
+		}
 		pid, err := st.ensure(process, m.Board)
 		if err != nil {
 			_ = process.Send(m.ReplyTo, Failed{Board: m.Board, Code: CodeUnavailable, Msg: "join: " + err.Error(), Tag: m.Tag})
@@ -58,6 +62,14 @@ func (r *router) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.Se
 		_ = process.Send(m.ReplyTo, Located{Board: m.Board, Pid: pid, Tag: m.Tag})
 	case register:
 		st.register(process, m)
+	case MembershipChanged:
+		// Boards this node no longer owns move: their actors finish what
+		// is in flight and stop; members re-join at the new owner.
+		for id, pid := range st.active {
+			if st.owner(process, id) != process.NodeName() {
+				_ = process.Send(pid, handoff{})
+			}
+		}
 	case gen.MessageDown:
 		id, ok := st.byPid[m.Pid]
 		if !ok {
@@ -87,6 +99,41 @@ func (r *router) HandleDirect(process *gen.ServerProcess, ref etf.Ref, message i
 		return st.active[m.Board], gen.DirectStatusOK
 	}
 	return nil, lib.ErrUnsupportedRequest
+}
+
+// MembershipChanged tells the router that the live nodes changed.
+type MembershipChanged struct{}
+
+type handoff struct{}
+
+func (st *routerState) owner(process gen.Process, id string) string {
+	if st.deps.Placement == nil {
+		return process.NodeName()
+	}
+	return st.deps.Placement.Owner(id)
+}
+
+// forward hands a Locate to the owner's router, which answers the member
+// directly. An owner that cannot be reached is skipped.
+func (st *routerState) forward(process *gen.ServerProcess, m Locate, owner string) {
+	m.Hops++
+	err := process.Send(gen.ProcessID{Name: RouterName, Node: owner}, m)
+	if err == nil {
+		return
+	}
+	next := st.deps.Placement.OwnerWithout(m.Board, owner)
+	st.deps.Log.Warn("board owner unreachable", "board", m.Board, "owner", owner, "next", next, "err", err)
+	if next != process.NodeName() && next != "" {
+		if err := process.Send(gen.ProcessID{Name: RouterName, Node: next}, m); err == nil {
+			return
+		}
+	}
+	pid, err := st.ensure(process, m.Board)
+	if err != nil {
+		_ = process.Send(m.ReplyTo, Failed{Board: m.Board, Code: CodeUnavailable, Msg: "join: " + err.Error(), Tag: m.Tag})
+		return
+	}
+	_ = process.Send(m.ReplyTo, Located{Board: m.Board, Pid: pid, Tag: m.Tag})
 }
 
 // errBroken: the board crashed too often lately and is left stopped.

@@ -93,7 +93,8 @@ func (a *App) SetOpsRate(perSec float64, burst int) error {
 	return a.hub.setOpsRate(perSec, burst)
 }
 
-// gatewaySup starts session_sup, then tavern_gateway that needs it.
+// gatewaySup starts session_sup and gateway_overflow, then tavern_gateway
+// that needs them.
 type gatewaySup struct{ gen.Supervisor }
 
 func (s *gatewaySup) Init(args ...etf.Term) (gen.SupervisorSpec, error) {
@@ -106,6 +107,10 @@ func (s *gatewaySup) Init(args ...etf.Term) (gen.SupervisorSpec, error) {
 				// channel of its mailbox size; a notification that finds it
 				// full is lost and the child list keeps a dead entry.
 				Options: gen.ProcessOptions{MailboxSize: 8192, DirectboxSize: 1024},
+			},
+			{
+				Name: OverflowName, Child: &overflow{}, Args: args,
+				Options: gen.ProcessOptions{MailboxSize: overflowMailbox},
 			},
 			{Name: ServerName, Child: &server{}, Args: args},
 		},
@@ -124,9 +129,12 @@ func (s *sessionSup) Init(args ...etf.Term) (gen.SupervisorSpec, error) {
 	return gen.SupervisorSpec{
 		Name: SessionSupName,
 		Children: []gen.SupervisorChildSpec{{
-			Name:    "session",
-			Child:   &session{},
-			Options: gen.ProcessOptions{MailboxSize: sessionMailbox, DirectboxSize: sessionDirectbox},
+			Name:  "session",
+			Child: &session{},
+			Options: gen.ProcessOptions{
+				MailboxSize: sessionMailbox, DirectboxSize: sessionDirectbox,
+				Fallback: gen.ProcessFallback{Name: OverflowName, Tag: "session"},
+			},
 		}},
 		Strategy: gen.SupervisorStrategy{
 			Type:    gen.SupervisorStrategySimpleOneForOne,

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
+	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 	"github.com/ergo-services/ergo/lib"
 
@@ -27,20 +28,27 @@ const closeGrace = 10 * time.Second
 // frame we could send: the peer vanished or stopped answering pings.
 const closeAbnormal = 1006
 
-// conn is one client WebSocket. Its I/O runs in two goroutines: the reader
-// (the HTTP handler's goroutine) hands each message to the session process
-// with Direct, and the writer drains a bounded outbound queue. The session
-// writes through conn's Send and Close (board.Output), which never block.
+// maxBurst bounds the frames of join answers queued beyond the limit.
+const maxBurst = 1 << 16
+
+// conn is one client WebSocket. Its I/O runs in at most two goroutines:
+// the reader (the HTTP handler's goroutine) hands each message to the
+// session process with Direct; the writer, started when frames are queued
+// and gone when the queue is empty (an idle client has none), writes the
+// queue in batches, corked into few system calls. The session writes
+// through Send and Close (board.Output), which never block.
 //
-// Every way a connection ends goes through Close: the first code wins, the
-// writer performs the close and then stops the session process.
+// Every way a connection ends goes through Close: the first code wins; the
+// writer performs the close, then the handler stops the session process.
 type conn struct {
 	ws      *websocket.Conn
+	sock    *corkConn
 	id      uint64
 	remote  string
 	at      time.Time
 	limit   int // outbound queue size, in frames
 	session gen.Process
+	pid     etf.Pid // the session's; guarded by the hub's mu
 
 	lifeMu      sync.Mutex // see direct
 	sessionGone bool
@@ -53,6 +61,9 @@ type conn struct {
 
 	mu       sync.Mutex
 	frames   [][]byte // queued, not yet written
+	burst    bool     // the session is writing a join's answer (see Send)
+	exempt   int      // frames of join answers in frames
+	writing  bool     // a writer goroutine runs
 	closing  bool
 	code     int
 	reason   string
@@ -62,15 +73,14 @@ type conn struct {
 	welcomed bool
 	boards   []string
 
-	wake chan struct{} // cap 1: frames queued or close requested
-	done chan struct{} // closed when the writer has finished
+	done chan struct{} // closed once the socket is closed
 }
 
-func newConn(ws *websocket.Conn, id uint64, remote string, s *settings) *conn {
+func newConn(ws *websocket.Conn, sock *corkConn, id uint64, remote string, s *settings) *conn {
 	return &conn{
-		ws: ws, id: id, remote: remote, at: time.Now(), limit: s.outboundQueue,
+		ws: ws, sock: sock, id: id, remote: remote, at: time.Now(), limit: s.outboundQueue,
 		pingEvery: s.pingInterval, pingWait: s.pingTimeout,
-		wake: make(chan struct{}, 1), done: make(chan struct{}),
+		done: make(chan struct{}),
 	}
 }
 
@@ -78,20 +88,43 @@ func newConn(ws *websocket.Conn, id uint64, remote string, s *settings) *conn {
 // full: the caller then closes the client (1013). After a close was
 // requested frames are dropped and Send reports true: the stream ends
 // there, without a gap.
+//
+// The answer to a join (joined, the replayed evs, presence) is one reply
+// that may be longer than the queue; its frames do not count against the
+// limit, or a client away for more ops than the queue holds could never
+// resume: it would be closed again at every join with since.
 func (c *conn) Send(frame []byte) bool {
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
 		return true
 	}
-	if len(c.frames) >= c.limit {
+	if c.burst {
+		if len(c.frames) >= c.limit+maxBurst {
+			c.mu.Unlock()
+			return false
+		}
+		c.exempt++
+	} else if len(c.frames)-c.exempt >= c.limit {
 		c.mu.Unlock()
 		return false
 	}
 	c.frames = append(c.frames, frame)
+	start := c.startWriterLocked()
 	c.mu.Unlock()
 	countError(frame)
-	c.signal()
+	if start {
+		go c.writeLoop()
+	}
+	return true
+}
+
+// startWriterLocked reports whether a writer must be started. c.mu is held.
+func (c *conn) startWriterLocked() bool {
+	if c.writing {
+		return false
+	}
+	c.writing = true
 	return true
 }
 
@@ -106,28 +139,27 @@ func (c *conn) Close(code int, reason string) {
 		return
 	}
 	c.closing, c.code, c.reason = true, code, reason
-	if code == wire.CloseTryAgain || code == closeAbnormal {
+	metrics.Closes.WithLabelValues(strconv.Itoa(code)).Inc()
+	if dropsQueue(code) {
 		clear(c.frames)
-		c.frames = nil
+		c.frames, c.exempt = nil, 0
 	}
 	if !c.stopped {
 		c.watchdog = time.AfterFunc(closeGrace, func() { _ = c.ws.CloseNow() })
 	}
+	start := c.startWriterLocked()
 	c.mu.Unlock()
-	c.signal()
+	if start {
+		go c.writeLoop()
+	}
 }
+
+func dropsQueue(code int) bool { return code == wire.CloseTryAgain || code == closeAbnormal }
 
 // abort cuts the socket at once: the peer is gone or does not answer.
 func (c *conn) abort(reason string) {
 	c.Close(closeAbnormal, reason)
 	_ = c.ws.CloseNow()
-}
-
-func (c *conn) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
 }
 
 func (c *conn) isClosing() bool {
@@ -140,6 +172,13 @@ func (c *conn) isClosing() bool {
 func (c *conn) welcome(user string) {
 	c.mu.Lock()
 	c.user, c.welcomed = user, true
+	c.mu.Unlock()
+}
+
+// setBurst marks the frames sent until setBurst(false) as a join's answer.
+func (c *conn) setBurst(on bool) {
+	c.mu.Lock()
+	c.burst = on
 	c.mu.Unlock()
 }
 
@@ -158,21 +197,27 @@ func (c *conn) info() (ClientInfo, bool) {
 	}, c.welcomed
 }
 
-// writeLoop writes queued frames until a close is requested or a write
-// fails, then closes the socket and stops the session process.
+// writeLoop writes the queue in batches until it is empty (then the
+// goroutine ends) or a close was requested (then it closes the socket).
 func (c *conn) writeLoop() {
-	defer close(c.done)
 	ctx := context.Background()
-	var batch [][]byte
-	for range c.wake {
+	for {
 		c.mu.Lock()
-		batch, c.frames = c.frames, batch[:0]
+		batch := c.frames
+		c.frames, c.exempt = nil, 0
 		closing, code, reason := c.closing, c.code, c.reason
+		if len(batch) == 0 && !closing {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
 		c.mu.Unlock()
+
+		c.sock.cork()
+		failed := false
 		for i, f := range batch {
 			if err := c.ws.Write(ctx, websocket.MessageText, f); err != nil {
-				c.abort("write failed")
-				closing, code = true, 0
+				failed = true
 				break
 			}
 			batch[i] = nil
@@ -180,33 +225,44 @@ func (c *conn) writeLoop() {
 				break
 			}
 		}
+		if err := c.sock.uncork(); err != nil {
+			failed = true
+		}
+		if failed {
+			c.abort("write failed")
+			closing, code = true, 0
+		}
 		if closing {
 			if code != 0 {
 				_ = c.ws.Close(websocket.StatusCode(code), reason)
 			}
 			break
 		}
-		if cap(batch) > 64 {
-			batch = nil // keep an idle connection small
-		}
 	}
 	c.mu.Lock()
-	code := c.code
 	if c.watchdog != nil {
 		c.watchdog.Stop()
 	}
 	c.mu.Unlock()
 	_ = c.ws.CloseNow()
-	metrics.Closes.WithLabelValues(strconv.Itoa(code)).Inc()
+	close(c.done)
+}
+
+// dropping reports whether a close that drops the queue was requested
+// while the writer was busy: it then stops writing at once.
+func (c *conn) dropping() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing && dropsQueue(c.code)
 }
 
 // errSessionGone: the session process has terminated.
 var errSessionGone = errors.New("session terminated")
 
-// direct hands req to the session process. Ergo 2.2.4 reads a process's
-// channels without a lock while the process is cleaned up, so nothing
-// outside the session may touch it once its Terminate has begun: lifeMu
-// orders each request before the session's termination mark.
+// direct hands req to the session process. Nothing outside the session
+// may reach into it once its Terminate has begun (Ergo 2.2.4 tears a
+// process down without locks that outside callers respect): lifeMu orders
+// each request before the session's termination mark.
 func (c *conn) direct(req any) error {
 	c.lifeMu.Lock()
 	defer c.lifeMu.Unlock()
@@ -227,7 +283,7 @@ func (c *conn) sessionTerminating() {
 // stopSession ends the session process once the connection is over.
 func (c *conn) stopSession() {
 	wait := time.Millisecond
-	for try := 0; try < 50; try++ {
+	for range 50 {
 		err := c.direct(connEnded{})
 		if err == nil || !errors.Is(err, lib.ErrProcessBusy) && !errors.Is(err, lib.ErrTimeout) {
 			return
@@ -235,14 +291,6 @@ func (c *conn) stopSession() {
 		time.Sleep(wait)
 		wait = min(2*wait, 100*time.Millisecond)
 	}
-}
-
-// dropping reports whether a close that drops the queue was requested
-// while the writer was busy: it then stops writing at once.
-func (c *conn) dropping() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closing && (c.code == wire.CloseTryAgain || c.code == closeAbnormal)
 }
 
 // readLoop reads client messages and hands them to the session until the
@@ -330,11 +378,10 @@ func (c *conn) ping() {
 	c.mu.Unlock()
 }
 
-// finish waits for the writer and the keep-alive to end and stops the
-// session; the reader has returned already.
+// finish waits for the socket to be closed and the keep-alive to stop,
+// then stops the session; the reader has returned already.
 func (c *conn) finish() {
 	<-c.done
-	c.stopSession()
 	c.mu.Lock()
 	c.stopped = true
 	if c.pingTimer != nil {
@@ -342,6 +389,7 @@ func (c *conn) finish() {
 	}
 	c.mu.Unlock()
 	c.pings.Wait()
+	c.stopSession()
 }
 
 var (

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
@@ -39,7 +40,7 @@ type hub struct {
 	serving  chan struct{} // closed when Serve returned
 	redirLn  net.Listener  // plain HTTP redirecting to TLS, if configured
 	redirect *http.Server
-	sup      gen.Process   // session_sup
+	sup      gen.Process // session_sup
 	conns    map[*conn]struct{}
 	perIP    map[string]*ipState
 	swept    time.Time
@@ -254,6 +255,22 @@ func (h *hub) drain() int {
 	return h.closeAll(wire.CloseRestart, "server restarting; reconnect elsewhere")
 }
 
+// closeSession closes the connection of the session pid.
+func (h *hub) closeSession(pid etf.Pid, code int, reason string) {
+	h.mu.Lock()
+	var found *conn
+	for c := range h.conns {
+		if c.pid == pid {
+			found = c
+			break
+		}
+	}
+	h.mu.Unlock()
+	if found != nil {
+		found.Close(code, reason)
+	}
+}
+
 func (h *hub) isDraining() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -396,7 +413,8 @@ func (h *hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	defer h.release(ip)
 
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.set.origins})
+	cw := &corkWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(cw, r, &websocket.AcceptOptions{OriginPatterns: h.set.origins})
 	if err != nil {
 		metrics.ConnectionsRefused.WithLabelValues("handshake").Inc()
 		h.log.Debug("websocket handshake failed", "remote", r.RemoteAddr, "err", err)
@@ -412,7 +430,7 @@ func (h *hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.nextID++
-	c := newConn(ws, h.nextID, r.RemoteAddr, h.set)
+	c := newConn(ws, cw.conn, h.nextID, r.RemoteAddr, h.set)
 	sup := h.sup
 	h.conns[c] = struct{}{}
 	h.wg.Add(1)
@@ -435,7 +453,9 @@ func (h *hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.session = p
-	go c.writeLoop()
+	h.mu.Lock()
+	c.pid = p.Self()
+	h.mu.Unlock()
 	c.startKeepalive()
 	c.readLoop()
 	c.finish()

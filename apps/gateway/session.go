@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,6 +46,12 @@ type (
 
 type opKey struct{ board, id string }
 
+// opSent is an op of this connection waiting for its ack.
+type opSent struct {
+	at   time.Time // it reached the session (for the latency metric)
+	sent time.Time // it went to the board (after Member's own clock)
+}
+
 type sessionState struct {
 	hub *hub
 	c   *conn
@@ -55,7 +63,15 @@ type sessionState struct {
 
 	lim     *rate.Limiter
 	limGen  uint64
-	opsSent map[opKey]time.Time // ops waiting for their ack, for the latency metric
+	opsSent map[opKey]opSent // ops waiting for their ack
+
+	// sessionOut's hold: frames held back until the acks in awaiting are
+	// written; acking is the op whose ack Member is writing, if any.
+	hold      [][]byte
+	awaiting  map[opKey]struct{}
+	holdSince time.Time
+	acking    opKey
+	userEnc []byte           // `,"user":<user as JSON>,"id":`, to spot our evs
 	ticking bool
 	joins   map[string]struct{} // boards asked for, to list the joined ones
 
@@ -101,37 +117,89 @@ func (s *session) HandleDirect(process *gen.ServerProcess, ref etf.Ref, message 
 		return nil, gen.DirectStatusOK
 	}
 	st.handle(process, in)
+	st.drain(process)
 	return nil, gen.DirectStatusOK
 }
 
+// drainMax is how many more queued messages HandleInfo handles in one go.
+const drainMax = 256
+
+// HandleInfo takes the boards' messages and the session's own timers.
+//
+// Ergo runs each callback in a new goroutine, which makes a session slower
+// than a board sending it events; a board that finds a member's mailbox
+// full drops it (1013). So after one message HandleInfo takes what else
+// waits in the mailbox, up to drainMax, and handles it the same way. Only
+// plain messages reach a session's mailbox: nobody Calls or Casts a
+// session, and its Direct requests arrive on another channel.
 func (s *session) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.ServerStatus {
 	st := process.State.(*sessionState)
+	st.info(process, message)
+	st.drain(process)
+	return gen.ServerStatusOK
+}
+
+// drain handles up to drainMax messages waiting in the mailbox.
+func (st *sessionState) drain(process *gen.ServerProcess) {
+	mailbox := process.ProcessChannels().Mailbox
+	for range drainMax {
+		select {
+		case m := <-mailbox:
+			st.info(process, m.Message)
+		default:
+			return
+		}
+	}
+}
+
+func (st *sessionState) info(process *gen.ServerProcess, message etf.Term) {
 	switch message.(type) {
 	case helloTimeout:
 		if st.member == nil {
 			st.c.Send(wire.ErrorMsg(wire.NewError(wire.Ref{}, wire.CodeUnauthorized, "no hello in time")))
 			st.c.Close(wire.ClosePolicy, "no hello in time")
 		}
-		return gen.ServerStatusOK
+		return
 	case expireTick:
 		st.ticking = false
 		st.expire(process)
-		return gen.ServerStatusOK
+		return
+	case redeliver:
+		r := message.(redeliver)
+		for _, m := range r.Msgs {
+			st.info(process, m)
+		}
+		st.mend(process, r.Boards)
+		return
 	}
-	if st.member == nil || !st.member.Handle(process, message) {
-		return gen.ServerStatusOK
+	if st.member == nil {
+		return
+	}
+	_, isJoin := message.(board.Joined)
+	if isJoin {
+		st.c.setBurst(true)
+	}
+	if a, ok := message.(board.Ack); ok {
+		st.acking = opKey{a.Board, a.OpID}
+	}
+	handled := st.member.Handle(process, message)
+	st.acking = opKey{}
+	if isJoin {
+		st.c.setBurst(false)
+	}
+	if !handled {
+		return
 	}
 	switch m := message.(type) {
 	case board.Ack:
 		k := opKey{m.Board, m.OpID}
-		if t, ok := st.opsSent[k]; ok {
-			metrics.AckLatency.Observe(time.Since(t).Seconds())
+		if o, ok := st.opsSent[k]; ok {
+			metrics.AckLatency.Observe(time.Since(o.at).Seconds())
 			delete(st.opsSent, k)
 		}
 	case board.Joined, board.Failed, gen.MessageDown:
 		st.refreshBoards()
 	}
-	return gen.ServerStatusOK
 }
 
 func (s *session) Terminate(process *gen.ServerProcess, reason string) {
@@ -231,17 +299,18 @@ func (st *sessionState) handle(process *gen.ServerProcess, in inbound) {
 			st.sendErr(req.Errorf(wire.CodeRateLimited, "op: more than %s ops per second", fmtRate(st.lim.Limit())))
 			return
 		}
-		if st.member.Joined(req.Board) {
+		joined := st.member.Joined(req.Board)
+		st.member.Op(process, req.Board, req.ID, req.Op, ref)
+		if joined {
 			if st.opsSent == nil {
-				st.opsSent = make(map[opKey]time.Time)
+				st.opsSent = make(map[opKey]opSent)
 			}
-			st.opsSent[opKey{req.Board, req.ID}] = in.at
+			st.opsSent[opKey{req.Board, req.ID}] = opSent{at: in.at, sent: time.Now()}
 			if !st.ticking {
 				st.ticking = true
 				process.SendAfter(process.Self(), expireTick{}, time.Second)
 			}
 		}
-		st.member.Op(process, req.Board, req.ID, req.Op, ref)
 	}
 }
 
@@ -264,7 +333,10 @@ func (st *sessionState) hello(process *gen.ServerProcess, req *wire.Request) {
 	st.user = id.user
 	st.allowAll, st.allowed = id.allowAll, id.boards
 	set := st.hub.set
-	st.member = board.NewMember(id.user, st.c, set.opTimeout)
+	enc := wire.Notice(id.user) // {"t":"notice","text":<user>}
+	enc = enc[len(`{"t":"notice","text":`) : len(enc)-1]
+	st.userEnc = append(append([]byte(`,"user":`), enc...), `,"id":`...)
+	st.member = board.NewMember(id.user, sessionOut{st}, set.opTimeout)
 	r := st.hub.rate.Load()
 	st.lim = rate.NewLimiter(rate.Limit(r.perSec), r.burst)
 	st.limGen = r.gen
@@ -309,13 +381,19 @@ func (st *sessionState) expire(process *gen.ServerProcess) {
 	if st.member != nil {
 		st.member.Expire(now)
 	}
-	keep := st.hub.set.opTimeout + 2*time.Second
-	for k, t := range st.opsSent {
-		if now.Sub(t) > keep {
+	// Member has answered these "unavailable" (its clock started before
+	// ours): their ack will not come.
+	for k, o := range st.opsSent {
+		if now.Sub(o.sent) > st.hub.set.opTimeout {
 			delete(st.opsSent, k)
 		}
 	}
-	if len(st.opsSent) > 0 {
+	if len(st.awaiting) > 0 && now.Sub(st.holdSince) > st.hub.set.opTimeout {
+		st.log().Warn("an ack never came; closing", "ops", len(st.awaiting))
+		st.c.Close(wire.CloseTryAgain, "ack lost; rejoin with since")
+		st.hold, st.awaiting = nil, nil
+	}
+	if len(st.opsSent) > 0 || len(st.awaiting) > 0 {
 		st.ticking = true
 		process.SendAfter(process.Self(), expireTick{}, time.Second)
 	} else {
@@ -333,6 +411,125 @@ func (st *sessionState) refreshBoards() {
 	}
 	slices.Sort(list)
 	st.c.setBoards(list)
+}
+
+// sessionOut is the session's board.Output: the connection, guarded so
+// that the client never sees one of its ops' ev before the op's ack. The
+// board sends the ack first, but an ack that overflowed the mailbox is
+// redelivered late (see overflow), and one lost between nodes never comes:
+// an ev of ours whose ack is pending starts a hold; the frames after it
+// wait, in order, until the missing ack is written first. If it does not
+// come within the op timeout the client is closed with 1013: it resumes
+// with since and retries the op with the same id, answered with the
+// original ack.
+type sessionOut struct{ st *sessionState }
+
+func (o sessionOut) Send(frame []byte) bool {
+	st := o.st
+	if st.acking.board != "" && len(st.awaiting) > 0 {
+		if _, ok := st.awaiting[st.acking]; ok {
+			// The missing ack: it goes ahead of what it held back.
+			delete(st.awaiting, st.acking)
+			if !st.c.Send(frame) {
+				return false
+			}
+			if len(st.awaiting) == 0 {
+				return o.release()
+			}
+			return true
+		}
+	}
+	holding := len(st.awaiting) > 0
+	if holding || len(st.opsSent) > 0 {
+		if b, id, ok := ownEvent(frame, st.userEnc); ok {
+			k := opKey{b, id}
+			if _, waiting := st.opsSent[k]; waiting {
+				if st.awaiting == nil {
+					st.awaiting = make(map[opKey]struct{})
+				}
+				if !holding {
+					st.holdSince = time.Now()
+				}
+				st.awaiting[k] = struct{}{}
+				holding = true
+			}
+		}
+	}
+	if holding {
+		if len(st.hold) >= st.c.limit {
+			return false
+		}
+		st.hold = append(st.hold, frame)
+		return true
+	}
+	return st.c.Send(frame)
+}
+
+// release writes the frames held back, which may start another hold.
+func (o sessionOut) release() bool {
+	st := o.st
+	held := st.hold
+	st.hold, st.awaiting = nil, nil
+	for _, f := range held {
+		if !o.Send(f) {
+			return false
+		}
+	}
+	return true
+}
+
+func (o sessionOut) Close(code int, reason string) { o.st.c.Close(code, reason) }
+
+var evPrefix = []byte(`{"t":"ev","board":"`)
+
+// ownEvent reports whether frame is an ev (as wire.Event writes it) of the
+// user whose encoded field is userEnc, with its board and op id.
+func ownEvent(frame, userEnc []byte) (boardID, opID string, ok bool) {
+	if !bytes.HasPrefix(frame, evPrefix) {
+		return "", "", false
+	}
+	rest := frame[len(evPrefix):]
+	i := bytes.IndexByte(rest, '"') // board ids need no escaping
+	if i < 0 {
+		return "", "", false
+	}
+	boardID = string(rest[:i])
+	rest = rest[i+1:]
+	if !bytes.HasPrefix(rest, []byte(`,"seq":`)) {
+		return "", "", false
+	}
+	rest = rest[len(`,"seq":`):]
+	j := 0
+	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+		j++
+	}
+	rest = rest[j:]
+	if !bytes.HasPrefix(rest, userEnc) {
+		return "", "", false
+	}
+	rest = rest[len(userEnc):]
+	// rest starts with the id, a JSON string.
+	end, esc := 1, false
+	for ; end < len(rest); end++ {
+		if rest[end] == '\\' {
+			esc = true
+			end++
+			continue
+		}
+		if rest[end] == '"' {
+			break
+		}
+	}
+	if len(rest) == 0 || rest[0] != '"' || end >= len(rest) {
+		return "", "", false
+	}
+	if !esc {
+		return boardID, string(rest[1:end]), true
+	}
+	if err := json.Unmarshal(rest[:end+1], &opID); err != nil {
+		return "", "", false
+	}
+	return boardID, opID, true
 }
 
 func fmtRate(l rate.Limit) string {

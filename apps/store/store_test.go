@@ -289,3 +289,33 @@ func TestCloseFlushesQueuedCommits(t *testing.T) {
 		t.Fatalf("after reopen: seq %d", seq)
 	}
 }
+
+func TestNodeTable(t *testing.T) {
+	backends(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		s := openStore(t, dsn)
+		if err := s.Heartbeat(ctx, NodeRow{Name: "a@h", DistAddr: "127.0.0.1:1"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Heartbeat(ctx, NodeRow{Name: "b@h", DistAddr: "127.0.0.1:2"}); err != nil {
+			t.Fatal(err)
+		}
+		live, err := s.LiveNodes(ctx, time.Minute, time.Hour)
+		if err != nil || len(live) != 2 || live[1].DistAddr != "127.0.0.1:2" {
+			t.Fatalf("live: %v %v", live, err)
+		}
+		// Rows not seen within maxAge are not live; past expireAfter they go.
+		live, _ = s.LiveNodes(ctx, -time.Minute, time.Hour)
+		if len(live) != 0 {
+			t.Fatalf("stale rows are live: %v", live)
+		}
+		if _, err := s.LiveNodes(ctx, time.Minute, -time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		s.db.Raw(`SELECT count(*) FROM nodes`).Scan(&n)
+		if n != 0 {
+			t.Fatalf("expired rows kept: %d", n)
+		}
+	})
+}

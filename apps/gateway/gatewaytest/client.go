@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -54,6 +55,11 @@ type DialOptions struct {
 	Header http.Header
 	Paused bool // do not read until Resume: the client answers no ping
 	Record bool // keep raw frames in Raw
+	// ReadBuffer, if set, is the socket's receive buffer: small, it makes
+	// a client that does not read fill the server's queue quickly.
+	ReadBuffer int
+	// OnPing is called for each ping the server sends.
+	OnPing func()
 }
 
 // Dial connects to url (ws://.../ws) and closes the client when the test
@@ -66,7 +72,7 @@ func Dial(t testing.TB, url string) *Client {
 // DialWith connects with options.
 func DialWith(t testing.TB, url string, o DialOptions) *Client {
 	t.Helper()
-	c, resp, err := TryDial(url, o.Header)
+	c, resp, err := TryDialWith(url, o)
 	if err != nil {
 		status := 0
 		if resp != nil {
@@ -85,9 +91,30 @@ func DialWith(t testing.TB, url string, o DialOptions) *Client {
 // TryDial dials without a test: the caller looks at the error and
 // response.
 func TryDial(url string, h http.Header) (*websocket.Conn, *http.Response, error) {
+	return TryDialWith(url, DialOptions{Header: h})
+}
+
+// TryDialWith dials with options (Paused and Record do not apply).
+func TryDialWith(url string, o DialOptions) (*websocket.Conn, *http.Response, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), Wait)
 	defer cancel()
-	c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h})
+	opts := &websocket.DialOptions{HTTPHeader: o.Header}
+	if o.OnPing != nil {
+		opts.OnPingReceived = func(context.Context, []byte) bool { o.OnPing(); return true }
+	}
+	if o.ReadBuffer > 0 {
+		d := &net.Dialer{}
+		tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err == nil {
+				_ = c.(*net.TCPConn).SetReadBuffer(o.ReadBuffer)
+			}
+			return c, err
+		}}
+		defer tr.CloseIdleConnections()
+		opts.HTTPClient = &http.Client{Transport: tr}
+	}
+	c, resp, err := websocket.Dial(ctx, url, opts)
 	if err != nil {
 		return nil, resp, err
 	}
@@ -250,13 +277,13 @@ func (c *Client) checkRef(m Msg, ref string) {
 	}
 }
 
-// Until skips messages until one of type typ for which keep (if set) is
-// true.
+// Until skips messages until one of type typ ("": any type) for which
+// keep (if set) is true.
 func (c *Client) Until(typ string, keep func(Msg) bool) Msg {
 	c.t.Helper()
 	for {
 		m := c.Next()
-		if m.T() == typ && (keep == nil || keep(m)) {
+		if (typ == "" || m.T() == typ) && (keep == nil || keep(m)) {
 			return m
 		}
 	}

@@ -128,6 +128,12 @@ func (n *Node) Stop() {
 		if err := n.Gateway.Shutdown(ctx); err != nil {
 			n.T.Errorf("gateway shutdown: %v", err)
 		}
+		if err := n.Node.ApplicationStop("gateway"); err != nil {
+			n.T.Errorf("stop gateway: %v", err)
+		}
+		if err := n.Node.ApplicationStop("board"); err != nil {
+			n.T.Errorf("stop board: %v", err)
+		}
 		n.Store.Close()
 		n.Node.Stop()
 		n.Node.Wait()

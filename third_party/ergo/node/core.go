@@ -18,8 +18,6 @@ import (
 var (
 	startPID    = uint64(1000)
 	startUniqID = uint64(time.Now().UnixNano())
-
-	corePID = etf.Pid{}
 )
 
 type core struct {
@@ -138,7 +136,9 @@ func newCore(ctx context.Context, nodename string, cookie string, options Option
 		behaviors:   make(map[string]map[string]gen.RegisteredBehavior),
 	}
 
-	corePID = etf.Pid{
+	// tavern patch: corePID was a package variable that every node of a
+	// process overwrote (a data race with two nodes in one test binary).
+	corePID := etf.Pid{
 		Node:     etf.Atom(c.nodename),
 		ID:       1,
 		Creation: c.creation,

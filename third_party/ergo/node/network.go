@@ -85,6 +85,7 @@ type connectionInternal struct {
 }
 
 type network struct {
+	corePID   etf.Pid // tavern patch: per node, see core.go
 	nodename  string
 	cookie    string
 	ctx       context.Context
@@ -125,6 +126,7 @@ type network struct {
 
 func newNetwork(ctx context.Context, nodename string, cookie string, options Options, router coreRouterInternal) (networkInternal, error) {
 	n := &network{
+		corePID:              etf.Pid{Node: etf.Atom(nodename), ID: 1, Creation: options.Creation},
 		nodename:             nodename,
 		cookie:               cookie,
 		ctx:                  ctx,
@@ -1346,7 +1348,7 @@ func (n *network) registerConnection(peername string, ci connectionInternal) (Co
 		n.connectionsProxy[ci.connection] = p
 		event.Proxy = true
 	}
-	n.router.sendEvent(corePID, EventNetwork, event)
+	n.router.sendEvent(n.corePID, EventNetwork, event)
 	return ci.connection, nil
 }
 
@@ -1372,10 +1374,10 @@ func (n *network) unregisterConnection(peername string, disconnect *ProxyDisconn
 		// it was proxy connection
 		ci.connection.ProxyUnregisterSession(ci.proxySessionID)
 		event.Proxy = true
-		n.router.sendEvent(corePID, EventNetwork, event)
+		n.router.sendEvent(n.corePID, EventNetwork, event)
 		return
 	}
-	n.router.sendEvent(corePID, EventNetwork, event)
+	n.router.sendEvent(n.corePID, EventNetwork, event)
 
 	n.connectionsMutex.Lock()
 	cp, _ := n.connectionsProxy[ci.connection]
@@ -1384,7 +1386,7 @@ func (n *network) unregisterConnection(peername string, disconnect *ProxyDisconn
 		delete(n.connections, p)
 		event.PeerName = p
 		event.Proxy = true
-		n.router.sendEvent(corePID, EventNetwork, event)
+		n.router.sendEvent(n.corePID, EventNetwork, event)
 	}
 
 	ct, _ := n.connectionsTransit[ci.connection]
