@@ -464,7 +464,9 @@ const ExitOverflow = "overflow"
 
 func (st *boardState) presence(process *gen.ServerProcess, except etf.Pid, joins, leaves []string) {
 	st.toMembers(process, except, Presence{Board: st.id, Joins: joins, Leaves: leaves},
-		func(ids LocalIDs) etf.Term { return FanoutPresence{Members: ids, Board: st.id, Joins: joins, Leaves: leaves} })
+		func(ids LocalIDs) etf.Term {
+			return FanoutPresence{Members: ids, Board: st.id, Joins: joins, Leaves: leaves}
+		})
 }
 
 func (st *boardState) op(process *gen.ServerProcess, m Op) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/ergo-services/ergo/node"
 
 	"github.com/tavernhq/tavern/apps/board"
+	"github.com/tavernhq/tavern/apps/cluster"
 	"github.com/tavernhq/tavern/apps/store"
 	"github.com/tavernhq/tavern/internal/ergonode"
 	"github.com/tavernhq/tavern/internal/sysconfig"
@@ -17,10 +19,11 @@ import (
 
 // Server is a running Tavern node.
 type Server struct {
-	cfg   *sysconfig.Config
-	log   *slog.Logger
-	node  node.Node
-	store *store.Store
+	cfg     *sysconfig.Config
+	log     *slog.Logger
+	node    node.Node
+	store   *store.Store
+	cluster *cluster.App
 }
 
 // Start opens the store (applying migrations), then starts the Ergo node
@@ -33,6 +36,8 @@ func Start(ctx context.Context, cfg *sysconfig.Config, log *slog.Logger, level *
 		return nil, err
 	}
 	deps := board.NewDeps(st, cfg, log)
+	placement := cluster.NewPlacement(cfg.Node.Name)
+	deps.Placement = placement
 	n, err := ergonode.Start(context.Background(), ergonode.Options{
 		Name:          cfg.Node.Name,
 		Cookie:        cfg.Node.Cookie.Reveal(),
@@ -45,8 +50,56 @@ func Start(ctx context.Context, cfg *sysconfig.Config, log *slog.Logger, level *
 		st.Close()
 		return nil, fmt.Errorf("start node %s: %w", cfg.Node.Name, err)
 	}
-	log.Info("node started", "dist", cfg.Node.DistListen, "dsn_kind", st.Dialect())
-	return &Server{cfg: cfg, log: log, node: n, store: st}, nil
+	srv := &Server{cfg: cfg, log: log, node: n, store: st}
+	if err := srv.startCluster(placement); err != nil {
+		srv.Stop()
+		return nil, err
+	}
+	log.Info("node started", "dist", cfg.Node.DistListen, "dsn_kind", st.Dialect(),
+		"seeds", len(cfg.Cluster.Seeds), "discovery", cfg.Cluster.Discovery)
+	return srv, nil
+}
+
+// startCluster starts membership once the node runs: it needs the node to
+// connect to peers.
+func (s *Server) startCluster(placement *cluster.Placement) error {
+	cfg := s.cfg
+	var shared *store.Store
+	if cfg.Cluster.Discovery == "postgres" {
+		shared = s.store
+	}
+	s.cluster = cluster.NewApp(cluster.Config{
+		Self:       cfg.Node.Name,
+		DistAddr:   cfg.Node.DistListen,
+		PublicURL:  "http://" + cfg.Gateway.Listen + "/",
+		Seeds:      cfg.Cluster.Seeds,
+		Store:      shared,
+		Heartbeat:  time.Duration(cfg.Cluster.HeartbeatMs) * time.Millisecond,
+		DownAfter:  time.Duration(cfg.Cluster.DownAfterMs) * time.Millisecond,
+		Placement:  placement,
+		Log:        s.log.With("app", "cluster"),
+		Changed:    gen.ProcessID{Name: board.RouterName, Node: cfg.Node.Name},
+		ChangedMsg: board.MembershipChanged{},
+	}, s.node)
+	if _, err := s.node.ApplicationLoad(s.cluster); err != nil {
+		return fmt.Errorf("load cluster: %w", err)
+	}
+	if _, err := s.node.ApplicationStartPermanent("cluster"); err != nil {
+		return fmt.Errorf("start cluster: %w", err)
+	}
+	return nil
+}
+
+// Ready reports whether the node can serve boards: its database answers
+// and it has joined its cluster.
+func (s *Server) Ready(ctx context.Context) error {
+	if err := s.store.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if s.cluster == nil || !s.cluster.Ready() {
+		return errors.New("cluster: not joined yet")
+	}
+	return nil
 }
 
 // HTTPAddr is where clients connect.
@@ -55,10 +108,15 @@ func (s *Server) HTTPAddr() string { return s.cfg.Gateway.Listen }
 // Stop stops taking clients, stops the boards, flushes every queued
 // commit and stops the node.
 func (s *Server) Stop() error {
-	for _, app := range []string{"board"} {
+	for _, app := range []string{"board", "cluster"} {
 		if err := s.node.ApplicationStop(app); err != nil {
 			s.log.Warn("stop application", "app", app, "err", err)
 		}
+	}
+	if s.cfg.Cluster.Discovery == "postgres" {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = s.store.RemoveNode(ctx, s.cfg.Node.Name)
+		cancel()
 	}
 	err := s.store.Close()
 	s.node.Stop()
