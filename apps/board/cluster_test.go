@@ -135,3 +135,31 @@ func TestClusterOwnerDownBoardMovesWithoutGap(t *testing.T) {
 		t.Fatal("board is not on the survivor")
 	}
 }
+
+func TestDrainHandsBoardsToTheOtherNode(t *testing.T) {
+	a, b := twoNodes(t)
+	board := boardOwnedBy(a, []string{a.name, b.name})
+	c := b.client("dora")
+	c.join(board, -1, "")
+	c.expect("joined")
+	c.expect("presence")
+	c.opUntilAck(board, "1", put("e", 1))
+	c.expect("ev")
+	n, err := Drain(a.probe())
+	if err != nil || n != 1 {
+		t.Fatalf("drain: %d %v", n, err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		ids, _ := Boards(a.probe())
+		return len(ids) == 0
+	}, "drained node has no boards")
+	if m := c.opUntilAck(board, "2", put("e", 2)); seqOf(m) != 2 {
+		t.Fatalf("after drain: %v", m)
+	}
+	if e := c.expect("ev"); seqOf(e) != 2 {
+		t.Fatalf("ev after drain: %v", e)
+	}
+	if _, ok, _ := Lookup(b.probe(), board); !ok {
+		t.Fatal("board did not move to the other node")
+	}
+}

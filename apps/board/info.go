@@ -94,3 +94,16 @@ func Crash(p gen.Process, id string) (bool, error) {
 	}
 	return true, p.Send(pid, crash{})
 }
+
+// Drain makes this node hand every board to the other nodes and start no
+// new one: each actor finishes what is in flight and stops, and its
+// members re-join at the new owner. It returns how many boards were
+// active; Boards tells when they are all gone.
+func Drain(p gen.Process) (int, error) {
+	v, err := direct(p, RouterName, drainBoards{})
+	if err != nil {
+		return 0, err
+	}
+	n, _ := v.(int)
+	return n, nil
+}

@@ -24,6 +24,8 @@ type routerState struct {
 	byPid   map[etf.Pid]string
 	crashes map[string][]time.Time // abnormal exits within the restart window
 	broken  map[string]time.Time   // boards over their crash limit, until then
+	// draining: this node hands every board to the others and starts none.
+	draining bool
 }
 
 // Router requests besides Locate.
@@ -50,6 +52,10 @@ func (r *router) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.Se
 	st := process.State.(*routerState)
 	switch m := message.(type) {
 	case Locate:
+		if st.draining {
+			st.forwardAway(process, m)
+			return gen.ServerStatusOK
+		}
 		if owner := st.owner(process, m.Board); owner != process.NodeName() && m.Hops == 0 {
 			st.forward(process, m, owner)
 			return gen.ServerStatusOK
@@ -97,6 +103,12 @@ func (r *router) HandleDirect(process *gen.ServerProcess, ref etf.Ref, message i
 		return ids, gen.DirectStatusOK
 	case boardPid:
 		return st.active[m.Board], gen.DirectStatusOK
+	case drainBoards:
+		st.draining = true
+		for _, pid := range st.active {
+			_ = process.Send(pid, handoff{})
+		}
+		return len(st.active), gen.DirectStatusOK
 	}
 	return nil, lib.ErrUnsupportedRequest
 }
@@ -134,6 +146,24 @@ func (st *routerState) forward(process *gen.ServerProcess, m Locate, owner strin
 		return
 	}
 	_ = process.Send(m.ReplyTo, Located{Board: m.Board, Pid: pid, Tag: m.Tag})
+}
+
+type drainBoards struct{}
+
+// forwardAway sends a Locate to the owner the board would have without
+// this node; with no other node, the join is refused.
+func (st *routerState) forwardAway(process *gen.ServerProcess, m Locate) {
+	next := ""
+	if st.deps.Placement != nil {
+		next = st.deps.Placement.OwnerWithout(m.Board, process.NodeName())
+	}
+	if next != "" && next != process.NodeName() {
+		m.Hops++
+		if err := process.Send(gen.ProcessID{Name: RouterName, Node: next}, m); err == nil {
+			return
+		}
+	}
+	_ = process.Send(m.ReplyTo, Failed{Board: m.Board, Code: CodeUnavailable, Msg: "join: node draining", Tag: m.Tag})
 }
 
 // errBroken: the board crashed too often lately and is left stopped.
