@@ -8,6 +8,8 @@ package ergonode
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -30,10 +32,12 @@ type Options struct {
 	// first node on a host serves it, the others register with it.
 	// 0: no EPMD at all, peers are reached by static routes only.
 	EPMDPort uint16
-	// TLS, if set, protects distribution. A nil Certificates with
-	// SelfSigned generates one.
-	TLS *tls.Config
-	// SelfSignedTLS generates a certificate for distribution over TLS.
+	// TLSCert and TLSKey, if set, protect distribution with TLS: every
+	// node presents this certificate and accepts peers whose certificate
+	// it signed (or is): a cluster shares one CA or one certificate.
+	TLSCert, TLSKey string
+	// SelfSignedTLS encrypts distribution with a generated certificate,
+	// without authenticating peers beyond the cookie.
 	SelfSignedTLS bool
 	Applications  []gen.ApplicationBehavior
 	Env           map[gen.EnvKey]interface{}
@@ -78,14 +82,10 @@ func Start(ctx context.Context, o Options) (node.Node, error) {
 	}
 	// Ergo would send the node name to a metrics service after a minute.
 	opts.System.DisableAnonMetrics = true
-	if o.TLS != nil || o.SelfSignedTLS {
-		cfg := o.TLS
-		if cfg == nil {
-			cert, err := lib.GenerateSelfSignedCert("tavern")
-			if err != nil {
-				return nil, fmt.Errorf("dist tls: %w", err)
-			}
-			cfg = &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true}
+	if o.TLSCert != "" || o.SelfSignedTLS {
+		cfg, err := distTLS(o)
+		if err != nil {
+			return nil, err
 		}
 		opts.TLS = cfg
 		opts.Listeners[0].TLS = cfg
@@ -109,3 +109,54 @@ func (noRegistrar) ResolveProxy(peer string) (node.ProxyRoute, error) {
 func (noRegistrar) Config() (node.RegistrarConfig, error)                      { return node.RegistrarConfig{}, nil }
 func (noRegistrar) ConfigItem(string) (etf.Term, error)                        { return nil, nil }
 func (noRegistrar) SetConfigUpdateCallback(func(string, etf.Term) error) error { return nil }
+
+func distTLS(o Options) (*tls.Config, error) {
+	if o.TLSCert == "" {
+		cert, err := lib.GenerateSelfSignedCert("tavern")
+		if err != nil {
+			return nil, fmt.Errorf("dist tls: %w", err)
+		}
+		return &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, nil
+	}
+	cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("dist tls: %w", err)
+	}
+	pool := x509.NewCertPool()
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return nil, fmt.Errorf("dist tls: %w", err)
+	}
+	pool.AddCert(leaf)
+	for _, c := range cert.Certificate[1:] {
+		if ca, err := x509.ParseCertificate(c); err == nil {
+			pool.AddCert(ca)
+		}
+	}
+	// Node names, not host names, identify peers, so the chain is checked
+	// here instead of by host name.
+	verify := func(raw [][]byte, _ [][]*x509.Certificate) error {
+		if len(raw) == 0 {
+			return errors.New("dist tls: peer sent no certificate")
+		}
+		peer, err := x509.ParseCertificate(raw[0])
+		if err != nil {
+			return err
+		}
+		inter := x509.NewCertPool()
+		for _, r := range raw[1:] {
+			if c, err := x509.ParseCertificate(r); err == nil {
+				inter.AddCert(c)
+			}
+		}
+		_, err = peer.Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+		return err
+	}
+	return &tls.Config{
+		Certificates:          []tls.Certificate{cert},
+		InsecureSkipVerify:    true, // verified by VerifyPeerCertificate
+		VerifyPeerCertificate: verify,
+		ClientAuth:            tls.RequireAnyClientCert,
+		MinVersion:            tls.VersionTLS12,
+	}, nil
+}

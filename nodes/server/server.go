@@ -44,6 +44,8 @@ func Start(ctx context.Context, cfg *sysconfig.Config, log *slog.Logger, level *
 		DistListen:    cfg.Node.DistListen,
 		EPMDPort:      uint16(cfg.Node.EPMDPort),
 		SelfSignedTLS: cfg.Node.DistTLS != nil && cfg.Node.DistTLS.Cert == "",
+		TLSCert:       distCert(cfg),
+		TLSKey:        distKey(cfg),
 		Applications:  []gen.ApplicationBehavior{board.NewApp(deps)},
 	})
 	if err != nil {
@@ -121,4 +123,18 @@ func (s *Server) Stop() error {
 	err := s.store.Close()
 	s.node.Stop()
 	return err
+}
+
+func distCert(cfg *sysconfig.Config) string {
+	if cfg.Node.DistTLS == nil {
+		return ""
+	}
+	return cfg.Node.DistTLS.Cert
+}
+
+func distKey(cfg *sysconfig.Config) string {
+	if cfg.Node.DistTLS == nil {
+		return ""
+	}
+	return cfg.Node.DistTLS.Key
 }

@@ -1220,13 +1220,16 @@ func (n *network) connect(node string) (ConnectionInterface, error) {
 	if route.Options.IsErgo == true {
 		// use the route TLS settings if they were defined
 		if tlsEnabled {
+			// tavern patch: dial with the local TLS settings (client
+			// certificate, peer verification), not with an empty config
+			// that only copied InsecureSkipVerify.
+			config := route.Options.TLS
 			if n.tls != nil {
-				route.Options.TLS.InsecureSkipVerify = n.tls.InsecureSkipVerify
+				config = n.tls
 			}
-			// use the local TLS settings
 			tlsdialer := tls.Dialer{
 				NetDialer: &dialer,
-				Config:    route.Options.TLS,
+				Config:    config,
 			}
 			c, err = tlsdialer.DialContext(n.ctx, "tcp", HostPort)
 		} else {
