@@ -17,6 +17,9 @@ build: ## build bin/tavern-server and bin/tavern-console
 run: build ## run one node with the embedded SQLite default (CONFIG=./sys.config)
 	./bin/tavern-server -config $(CONFIG)
 
+cluster: build ## run N=2 local nodes sharing the local Postgres (DSN=...); prints their URLs
+	$(GO) run ./tools/cluster -n $(or $(N),2) $(if $(DSN),-dsn $(DSN))
+
 test: ## run every test with the race detector (Postgres at 127.0.0.1:5432, erl)
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
 
@@ -31,4 +34,4 @@ tidy: ## go mod tidy + gofmt
 	$(GO) mod tidy
 	gofmt -w $$(git ls-files '*.go')
 
-.PHONY: help build run test bench lint tidy
+.PHONY: help build run cluster test bench lint tidy
