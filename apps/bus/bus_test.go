@@ -381,9 +381,7 @@ func TestShedCounted(t *testing.T) {
 	small.Mailbox = 16
 	nodes[1] = startNode(t, epmd, small)
 	a, b := nodes[0], nodes[1]
-	if err := a.node.Connect(b.node.Name()); err != nil {
-		t.Fatal(err)
-	}
+	connect(t, a, b)
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		return len(bus.Members(a.driver.proc)) == 2 && len(bus.Members(b.driver.proc)) == 2
 	}, "nodes do not see each other")

@@ -32,10 +32,21 @@
 //
 // # Losses
 //
-// Mailboxes in Ergo drop messages when full. The bus never loses a message
-// without counting it (Stats): a local subscriber whose mailbox is full
-// misses the message (DroppedFull), a publish from another node that finds
-// the bus server's mailbox full is shed (Shed, seen through the mailbox's
-// fallback process ebus_ps_overflow). Subscribers that need every message
-// must check sequence numbers, as Tavern's sessions do.
+// Mailboxes in Ergo drop messages when full. The bus counts every message
+// it loses (Stats): a local subscriber whose mailbox is full misses the
+// message (DroppedFull); a publish from another node that finds the bus
+// server's mailbox full is shed (Shed, seen through the mailbox's fallback
+// process ebus_ps_overflow); a node that is not connected when a publish
+// is made is skipped (ForwardErrors). Two losses stay outside its counters
+// and are logged by Ergo instead: a payload Ergo cannot encode, and a
+// burst beyond the fallback's own mailbox (16384 on top of the server's
+// 65535). Subscribers that need every message must check sequence numbers,
+// as Tavern's sessions do.
+//
+// # API
+//
+// Sub, Unsub, Pub, PubFrom, PubLocal, Dispatch, Subscribers,
+// LocalSubscribers, Members and ReadStats take the calling process, whose
+// node names the bus and which sends what is published. NewApp (or New,
+// with a Config) returns the application to start with the node.
 package bus

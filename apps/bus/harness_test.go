@@ -54,9 +54,7 @@ func cluster(t *testing.T, n int) []*testNode {
 	}
 	for i := range nodes {
 		for j := i + 1; j < n; j++ {
-			if err := nodes[i].node.Connect(nodes[j].node.Name()); err != nil {
-				t.Fatalf("connect %s to %s: %v", nodes[i].node.Name(), nodes[j].node.Name(), err)
-			}
+			connect(t, nodes[i], nodes[j])
 		}
 	}
 	for _, tn := range nodes {
@@ -65,6 +63,16 @@ func cluster(t *testing.T, n int) []*testNode {
 		}, "%s sees %d of %d bus servers", tn.node.Name(), len(bus.Members(tn.driver.proc)), n)
 	}
 	return nodes
+}
+
+// connect connects a to b, retrying: Ergo's EPMD server records a node
+// only after it has answered its registration (proto/dist/epmd.go:105-112),
+// so a node may be unknown for a moment after it has started.
+func connect(t *testing.T, a, b *testNode) {
+	t.Helper()
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		return a.node.Connect(b.node.Name()) == nil
+	}, "connect %s to %s", a.node.Name(), b.node.Name())
 }
 
 func startNode(t *testing.T, epmd uint16, cfg bus.Config) *testNode {

@@ -516,6 +516,11 @@ func Decode(packet []byte, cache []Atom, options DecodeOptions) (retTerm Term, r
 				return nil, nil, errMalformedList
 			}
 
+			// tavern patch: every element takes at least one byte; a claimed
+			// length beyond the packet is malformed, not an allocation.
+			if uint64(n) > uint64(len(packet)) {
+				return nil, nil, errMalformedList
+			}
 			term = make(List, n+1)
 			packet = packet[4:]
 			child = &stackElement{
@@ -552,6 +557,9 @@ func Decode(packet []byte, cache []Atom, options DecodeOptions) (retTerm Term, r
 
 			n := binary.BigEndian.Uint32(packet[:4])
 			packet = packet[4:]
+			if uint64(n) > uint64(len(packet)) { // tavern patch, as for lists
+				return nil, nil, errMalformedLargeTuple
+			}
 			term = make(Tuple, n)
 
 			if n == 0 {
@@ -572,6 +580,9 @@ func Decode(packet []byte, cache []Atom, options DecodeOptions) (retTerm Term, r
 
 			n := binary.BigEndian.Uint32(packet[:4])
 			packet = packet[4:]
+			if 2*uint64(n) > uint64(len(packet)) { // tavern patch, as for lists
+				return nil, nil, errMalformedMap
+			}
 			term = make(Map)
 
 			if n == 0 {
@@ -591,7 +602,8 @@ func Decode(packet []byte, cache []Atom, options DecodeOptions) (retTerm Term, r
 			}
 
 			n := binary.BigEndian.Uint32(packet)
-			if len(packet) < int(n+4) {
+			// tavern patch: n+4 overflowed uint32 for n near 4 GiB
+			if uint64(len(packet)) < uint64(n)+4 {
 				return nil, nil, errMalformedBinary
 			}
 
@@ -649,6 +661,9 @@ func Decode(packet []byte, cache []Atom, options DecodeOptions) (retTerm Term, r
 
 			copy(unique[:], packet[5:21])
 			l := binary.BigEndian.Uint32(packet[25:29])
+			if uint64(l) > uint64(len(packet)) { // tavern patch, as for lists
+				return nil, nil, errMalformedFun
+			}
 
 			fun := Function{
 				Arity:    packet[4],
@@ -679,6 +694,10 @@ func Decode(packet []byte, cache []Atom, options DecodeOptions) (retTerm Term, r
 
 			n := binary.BigEndian.Uint32(packet)
 			bits := uint(packet[4])
+			// tavern patch: the claimed size must be in the packet
+			if n == 0 || uint64(len(packet)) < uint64(n)+5 {
+				return nil, nil, errMalformedBitBinary
+			}
 
 			b := make([]byte, n)
 			copy(b, packet[5:n+5])

@@ -103,15 +103,16 @@ func (e *epmd) handle(c net.Conn) {
 				return
 			}
 
+			// tavern patch: register before answering, so a lookup right
+			// after a node's registration returns finds it.
+			e.nodesMutex.Lock()
+			e.nodes[name] = node
+			e.nodesMutex.Unlock()
+
 			// send alive response
 			if err := e.sendAliveResp(c, 0); err != nil {
 				return
 			}
-
-			// register new node
-			e.nodesMutex.Lock()
-			e.nodes[name] = node
-			e.nodesMutex.Unlock()
 
 			// enable keep alive on this connection
 			if tcp, ok := c.(*net.TCPConn); ok {
