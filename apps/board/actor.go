@@ -649,6 +649,9 @@ const ExitFenced = "fenced"
 func (st *boardState) publish(process *gen.ServerProcess, seq int64, frame []byte) {
 	st.toMembers(process, etf.Pid{}, Event{Board: st.id, Seq: seq, Frame: frame},
 		func(ids LocalIDs) etf.Term { return FanoutEvent{Members: ids, Board: st.id, Seq: seq, Frame: frame} })
+	if st.deps.Publish != nil {
+		st.deps.Publish(process, st.id, seq, frame)
+	}
 }
 
 func (st *boardState) toMembers(process *gen.ServerProcess, except etf.Pid, local etf.Term, remote func(LocalIDs) etf.Term) {

@@ -25,6 +25,9 @@ type Deps struct {
 	Log         *slog.Logger
 	// Placement says which node owns a board; nil: this node owns all.
 	Placement Placement
+	// Publish, if set, also gets every committed event (the node's bus
+	// hands it to Erlang subscribers of topic "board:ID").
+	Publish func(p gen.Process, board string, seq int64, frame []byte)
 }
 
 // Placement is the cluster's answer to "who owns this board".

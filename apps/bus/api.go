@@ -67,17 +67,24 @@ func check(p gen.Process, topic string, pid etf.Pid) (*instance, error) {
 // nodes a forward could not be sent to; local losses (full mailboxes) are
 // counted in Stats, not returned.
 func Pub(p gen.Process, topic string, msg etf.Term) error {
-	return publish(p, etf.Pid{}, false, topic, msg)
+	return publish(p, etf.Pid{}, false, topic, msg, nil)
+}
+
+// PubExcept is Pub that skips the nodes for which skip returns true: a
+// Tavern board, whose own members get its events by the board's fanout,
+// publishes so for the other (Erlang) nodes only.
+func PubExcept(p gen.Process, topic string, msg etf.Term, skip func(node string) bool) error {
+	return publish(p, etf.Pid{}, false, topic, msg, skip)
 }
 
 // PubFrom is Pub that skips subscriber from, on every node (erlbus's
 // ebus:pub_from): a process publishing on a topic it follows does not get
 // its own message back.
 func PubFrom(p gen.Process, from etf.Pid, topic string, msg etf.Term) error {
-	return publish(p, from, true, topic, msg)
+	return publish(p, from, true, topic, msg, nil)
 }
 
-func publish(p gen.Process, from etf.Pid, hasFrom bool, topic string, msg etf.Term) error {
+func publish(p gen.Process, from etf.Pid, hasFrom bool, topic string, msg etf.Term, skip func(string) bool) error {
 	in, err := lookup(p)
 	if err != nil {
 		return err
@@ -91,9 +98,17 @@ func publish(p gen.Process, from etf.Pid, hasFrom bool, topic string, msg etf.Te
 	if len(remote) == 0 {
 		return nil
 	}
-	fwd := forwardMsg(from, hasFrom, in.cfg.PoolSize, topic, msg)
-	var errs []error
+	var (
+		fwd  etf.Term
+		errs []error
+	)
 	for _, m := range remote {
+		if skip != nil && skip(string(m.Node)) {
+			continue
+		}
+		if fwd == nil {
+			fwd = forwardMsg(from, hasFrom, in.cfg.PoolSize, topic, msg)
+		}
 		if !in.isConnected(m.Node) {
 			in.stats.forwardErrors.Add(1)
 			errs = append(errs, fmt.Errorf("bus: pub %q to %s: %w", topic, m.Node, ErrNotConnected))

@@ -5,13 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
+	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 	"github.com/ergo-services/ergo/node"
 
 	"github.com/tavernhq/tavern/apps/board"
+	"github.com/tavernhq/tavern/apps/bus"
 	"github.com/tavernhq/tavern/apps/cluster"
+	"github.com/tavernhq/tavern/apps/console"
 	"github.com/tavernhq/tavern/apps/store"
 	"github.com/tavernhq/tavern/internal/ergonode"
 	"github.com/tavernhq/tavern/internal/sysconfig"
@@ -24,6 +29,9 @@ type Server struct {
 	node    node.Node
 	store   *store.Store
 	cluster *cluster.App
+	// drained is closed when a console drain has emptied the node.
+	drained     chan struct{}
+	drainedOnce sync.Once
 }
 
 // Start opens the store (applying migrations), then starts the Ergo node
@@ -38,6 +46,7 @@ func Start(ctx context.Context, cfg *sysconfig.Config, log *slog.Logger, level *
 	deps := board.NewDeps(st, cfg, log)
 	placement := cluster.NewPlacement(cfg.Node.Name)
 	deps.Placement = placement
+	deps.Publish = erlangSubscribers(placement)
 	n, err := ergonode.Start(context.Background(), ergonode.Options{
 		Name:          cfg.Node.Name,
 		Cookie:        cfg.Node.Cookie.Reveal(),
@@ -46,14 +55,18 @@ func Start(ctx context.Context, cfg *sysconfig.Config, log *slog.Logger, level *
 		SelfSignedTLS: cfg.Node.DistTLS != nil && cfg.Node.DistTLS.Cert == "",
 		TLSCert:       distCert(cfg),
 		TLSKey:        distKey(cfg),
-		Applications:  []gen.ApplicationBehavior{board.NewApp(deps)},
+		Applications:  []gen.ApplicationBehavior{bus.NewApp(log.With("app", "bus")), board.NewApp(deps)},
 	})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("start node %s: %w", cfg.Node.Name, err)
 	}
-	srv := &Server{cfg: cfg, log: log, node: n, store: st}
+	srv := &Server{cfg: cfg, log: log, node: n, store: st, drained: make(chan struct{})}
 	if err := srv.startCluster(placement); err != nil {
+		srv.Stop()
+		return nil, err
+	}
+	if err := srv.startConsole(placement, level); err != nil {
 		srv.Stop()
 		return nil, err
 	}
@@ -91,6 +104,31 @@ func (s *Server) startCluster(placement *cluster.Placement) error {
 	}
 	return nil
 }
+
+// startConsole starts tavern_console (and the net_kernel erl's
+// net_adm:ping asks), once the node runs.
+func (s *Server) startConsole(placement *cluster.Placement, level *slog.LevelVar) error {
+	app := console.NewApp(console.Config{
+		DSNKind:   s.store.Dialect(),
+		Live:      placement.Live,
+		LogLevel:  level,
+		OpsPerSec: s.cfg.Gateway.OpsPerSec,
+		OpsBurst:  s.cfg.Gateway.OpsBurst,
+		OnDrained: func() { s.drainedOnce.Do(func() { close(s.drained) }) },
+		Log:       s.log,
+	}, s.node)
+	if _, err := s.node.ApplicationLoad(app); err != nil {
+		return fmt.Errorf("load console: %w", err)
+	}
+	if _, err := s.node.ApplicationStart("console"); err != nil {
+		return fmt.Errorf("start console: %w", err)
+	}
+	return nil
+}
+
+// Drained is closed when a drain (console) has handed off every board and
+// closed every client: the node then stops as on SIGTERM.
+func (s *Server) Drained() <-chan struct{} { return s.drained }
 
 // Ready reports whether the node can serve boards: its database answers
 // and it has joined its cluster.
@@ -137,4 +175,17 @@ func distKey(cfg *sysconfig.Config) string {
 		return ""
 	}
 	return cfg.Node.DistTLS.Key
+}
+
+// erlangSubscribers publishes each committed event on the bus topic
+// "board:ID" as {tavern_ev, Board, Seq, EvJSON} (binaries and an
+// integer), for erlbus subscribers on Erlang nodes. Tavern nodes are
+// skipped: their members have the event from the board already.
+func erlangSubscribers(placement *cluster.Placement) func(gen.Process, string, int64, []byte) {
+	return func(p gen.Process, id string, seq int64, frame []byte) {
+		live := placement.Live()
+		skip := func(node string) bool { return slices.Contains(live, node) }
+		msg := etf.Tuple{etf.Atom("tavern_ev"), []byte(id), seq, frame}
+		_ = bus.PubExcept(p, "board:"+id, msg, skip)
+	}
 }
