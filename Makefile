@@ -17,6 +17,19 @@ build: ## build bin/tavern-server and bin/tavern-console
 run: build ## run one node with the embedded SQLite default (CONFIG=./sys.config)
 	./bin/tavern-server -config $(CONFIG)
 
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+RELEASE_LDFLAGS := -X github.com/tavernhq/tavern/apps/console.Version=$(VERSION)
+release: ## build bin/ and write rel/sys.config from ./sys.config with a fresh random node name and cookie (HOST=...)
+	$(GO) build -ldflags "$(RELEASE_LDFLAGS)" -o bin/tavern-server ./nodes/server
+	$(GO) build -ldflags "$(RELEASE_LDFLAGS)" -o bin/tavern-console ./nodes/console
+	$(GO) run ./tools/release -from ./sys.config -out rel/sys.config -host $(HOST)
+
+attach: ## attach a console to the node of CONFIG=path (a REPL; CMD="boards" runs one command)
+	$(GO) build -o bin/tavern-console ./nodes/console
+	./bin/tavern-console -config $(CONFIG) $(CMD)
+
+.PHONY: release attach
+
 cluster: build ## run N=2 local nodes sharing the local Postgres (DSN=...); prints their URLs
 	$(GO) run ./tools/cluster -n $(or $(N),2) $(if $(DSN),-dsn $(DSN))
 

@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
-	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 	"github.com/ergo-services/ergo/lib"
 
@@ -48,7 +47,6 @@ type conn struct {
 	at      time.Time
 	limit   int // outbound queue size, in frames
 	session gen.Process
-	pid     etf.Pid // the session's; guarded by the hub's mu
 
 	lifeMu      sync.Mutex // see direct
 	sessionGone bool

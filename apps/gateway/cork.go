@@ -18,14 +18,17 @@ type corkConn struct {
 	net.Conn
 	mu     sync.Mutex
 	corked bool
-	buf    []byte
+	buf    *[]byte // from corkBufs while corked
 }
+
+// corkBufs holds the batch buffers: an idle connection keeps none.
+var corkBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
 func (c *corkConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.corked && len(c.buf)+len(p) <= corkMax {
-		c.buf = append(c.buf, p...)
+	if c.corked && len(*c.buf)+len(p) <= corkMax {
+		*c.buf = append(*c.buf, p...)
 		return len(p), nil
 	}
 	if err := c.flushLocked(); err != nil {
@@ -35,29 +38,36 @@ func (c *corkConn) Write(p []byte) (int, error) {
 }
 
 func (c *corkConn) flushLocked() error {
-	if len(c.buf) == 0 {
+	if c.buf == nil || len(*c.buf) == 0 {
 		return nil
 	}
-	_, err := c.Conn.Write(c.buf)
-	c.buf = c.buf[:0]
-	if cap(c.buf) > 32<<10 {
-		c.buf = nil // keep an idle connection small
-	}
+	_, err := c.Conn.Write(*c.buf)
+	*c.buf = (*c.buf)[:0]
 	return err
 }
 
 func (c *corkConn) cork() {
 	c.mu.Lock()
 	c.corked = true
+	if c.buf == nil {
+		c.buf = corkBufs.Get().(*[]byte)
+	}
 	c.mu.Unlock()
 }
 
-// uncork writes what was held back.
+// uncork writes what was held back and returns the buffer to the pool.
 func (c *corkConn) uncork() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.corked = false
-	return c.flushLocked()
+	err := c.flushLocked()
+	if c.buf != nil {
+		if cap(*c.buf) <= 2*corkMax {
+			corkBufs.Put(c.buf)
+		}
+		c.buf = nil
+	}
+	return err
 }
 
 // corkWriter makes websocket.Accept's hijack hand out a corkConn, with a

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
@@ -255,22 +254,6 @@ func (h *hub) drain() int {
 	return h.closeAll(wire.CloseRestart, "server restarting; reconnect elsewhere")
 }
 
-// closeSession closes the connection of the session pid.
-func (h *hub) closeSession(pid etf.Pid, code int, reason string) {
-	h.mu.Lock()
-	var found *conn
-	for c := range h.conns {
-		if c.pid == pid {
-			found = c
-			break
-		}
-	}
-	h.mu.Unlock()
-	if found != nil {
-		found.Close(code, reason)
-	}
-}
-
 func (h *hub) isDraining() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -453,9 +436,6 @@ func (h *hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.session = p
-	h.mu.Lock()
-	c.pid = p.Self()
-	h.mu.Unlock()
 	c.startKeepalive()
 	c.readLoop()
 	c.finish()

@@ -27,8 +27,9 @@ const overflowMailbox = 4096
 //     at the next event and rejoins quietly from its last seq; so that a
 //     board that falls silent mends too, the session is told which boards
 //     lost events;
-//   - a presence change cannot be mended: its client is closed with 1013
-//     (it resumes with since and gets the presence afresh);
+//   - a presence change is dropped too, and its board mended the same way;
+//     the session then writes the board's whole presence (the users its
+//     rejoin was answered with), which supersedes the lost change;
 //   - anything else (an ack, a join's answer, a failure, a monitor's DOWN)
 //     is redelivered, in order, once the mailbox has room. An ack that
 //     comes back after its op's ev is caught by the session (sessionOut),
@@ -41,20 +42,22 @@ type overflow struct {
 type overflowState struct {
 	hub     *hub
 	pending map[etf.Pid]*redeliver
+	tries   map[etf.Pid]int // deliveries that came back, for the backoff
 }
 
 // redeliver hands a session what overflowed, in order, and the boards to
 // mend after it.
 type redeliver struct {
-	Msgs   []etf.Term
-	Boards []string
+	Msgs     []etf.Term
+	Boards   []string // boards to mend
+	Presence []string // boards whose presence was lost (mended too)
 }
 
 // retryRedeliver sends a session its pending redeliver.
 type retryRedeliver struct{ Session etf.Pid }
 
 func (o *overflow) Init(process *gen.ServerProcess, args ...etf.Term) error {
-	process.State = &overflowState{hub: args[0].(*hub), pending: make(map[etf.Pid]*redeliver)}
+	process.State = &overflowState{hub: args[0].(*hub), pending: make(map[etf.Pid]*redeliver), tries: make(map[etf.Pid]int)}
 	return nil
 }
 
@@ -66,8 +69,11 @@ func (o *overflow) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.
 		case board.Event:
 			st.queue(process, m.Process, nil, inner.Board)
 		case board.Presence:
-			st.hub.closeSession(m.Process, wire.CloseTryAgain, "client too slow; rejoin with since")
-			delete(st.pending, m.Process)
+			st.queue(process, m.Process, nil, inner.Board)
+			r := st.pending[m.Process]
+			if !contains(r.Presence, inner.Board) {
+				r.Presence = append(r.Presence, inner.Board)
+			}
 		case board.Joined:
 			st.queue(process, m.Process, inner, inner.Board)
 		case redeliver:
@@ -81,7 +87,12 @@ func (o *overflow) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.
 			delete(st.pending, m.Session)
 			// A full mailbox brings it back as a fallback; an error means
 			// the session is gone.
-			_ = process.Send(m.Session, *r)
+			if err := process.Send(m.Session, *r); err != nil {
+				delete(st.tries, m.Session)
+			}
+			if len(st.pending) == 0 {
+				clear(st.tries) // nothing waits: forget the backoffs
+			}
 		}
 	}
 	return gen.ServerStatusOK
@@ -90,6 +101,7 @@ func (o *overflow) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.
 // queue records msg (if any) and a board to mend (if any) for session;
 // the first entry schedules the delivery.
 func (st *overflowState) queue(process *gen.ServerProcess, session etf.Pid, msg etf.Term, mend string) {
+	delete(st.tries, session) // the session took messages lately
 	r := st.entry(process, session, time.Millisecond)
 	if msg != nil {
 		r.Msgs = append(r.Msgs, msg)
@@ -100,11 +112,18 @@ func (st *overflowState) queue(process *gen.ServerProcess, session etf.Pid, msg 
 }
 
 func (st *overflowState) requeue(process *gen.ServerProcess, session etf.Pid, back redeliver) {
-	r := st.entry(process, session, 5*time.Millisecond)
+	n := min(st.tries[session], 6)
+	st.tries[session]++
+	r := st.entry(process, session, (5*time.Millisecond)<<n) // up to 320ms
 	r.Msgs = append(back.Msgs, r.Msgs...)
 	for _, b := range back.Boards {
 		if !contains(r.Boards, b) {
 			r.Boards = append(r.Boards, b)
+		}
+	}
+	for _, b := range back.Presence {
+		if !contains(r.Presence, b) {
+			r.Presence = append(r.Presence, b)
 		}
 	}
 }
@@ -129,12 +148,51 @@ func contains(list []string, s string) bool {
 }
 
 // mend makes Member rejoin each board quietly from its last seq, as it
-// does when it sees a gap: a fake event far ahead is such a gap.
+// does when it sees a gap: a fake event far ahead is such a gap. A board
+// that is (re)joining is mended once its join is answered: the event lost
+// may be newer than the seq that answer replays up to.
 func (st *sessionState) mend(process *gen.ServerProcess, boards []string) {
 	if st.member == nil {
 		return
 	}
 	for _, b := range boards {
+		if st.member.Joined(b) {
+			st.member.Handle(process, board.Event{Board: b, Seq: math.MaxInt64})
+		} else if _, ok := st.joins[b]; ok {
+			if st.mendLater == nil {
+				st.mendLater = make(map[string]struct{})
+			}
+			st.mendLater[b] = struct{}{}
+		}
+	}
+}
+
+// joinAnswered runs after Member took a join's answer m.
+func (st *sessionState) joinAnswered(process *gen.ServerProcess, m board.Joined) {
+	b := m.Board
+	if !st.member.Joined(b) {
+		return
+	}
+	if _, ok := st.mendLater[b]; ok {
+		delete(st.mendLater, b)
 		st.member.Handle(process, board.Event{Board: b, Seq: math.MaxInt64})
+		return // the presence, if lost, comes with that rejoin's answer
+	}
+	if _, ok := st.presenceLost[b]; ok {
+		delete(st.presenceLost, b)
+		st.send(wire.PresenceFull(b, m.Users))
+	}
+}
+
+// lostPresence records boards whose presence changes were dropped.
+func (st *sessionState) lostPresence(boards []string) {
+	for _, b := range boards {
+		if _, ok := st.joins[b]; !ok {
+			continue
+		}
+		if st.presenceLost == nil {
+			st.presenceLost = make(map[string]struct{})
+		}
+		st.presenceLost[b] = struct{}{}
 	}
 }

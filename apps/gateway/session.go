@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/ergo-services/ergo/etf"
@@ -34,6 +35,10 @@ type inbound struct {
 	err *wire.Error
 	at  time.Time
 }
+
+// testHookInbound, set by tests only, runs before a session handles a
+// decoded client message.
+var testHookInbound atomic.Pointer[func(*wire.Request)]
 
 // connEnded tells the session its connection is closed.
 type connEnded struct{}
@@ -71,9 +76,12 @@ type sessionState struct {
 	awaiting  map[opKey]struct{}
 	holdSince time.Time
 	acking    opKey
-	userEnc []byte           // `,"user":<user as JSON>,"id":`, to spot our evs
-	ticking bool
-	joins   map[string]struct{} // boards asked for, to list the joined ones
+	userEnc   []byte // `,"user":<user as JSON>,"id":`, to spot our evs
+	ticking   bool
+	joins     map[string]struct{} // boards asked for, to list the joined ones
+
+	mendLater    map[string]struct{} // boards to mend once their join is answered
+	presenceLost map[string]struct{} // boards to send the whole presence of, then
 
 	helloCancel gen.CancelFunc
 }
@@ -83,7 +91,7 @@ type sessionState struct {
 // queue. A board that finds it full drops the member, which closes its
 // client with 1013 (ExitOverflow). Ergo allocates three buffers of this many
 // 48-byte slots per process, so it is also most of a session's idle memory.
-const sessionMailbox = 256
+const sessionMailbox = 128
 
 // sessionDirectbox: the reader waits on each Direct, so one slot is in use
 // per connection; the rest absorbs the gateway's own requests.
@@ -115,6 +123,9 @@ func (s *session) HandleDirect(process *gen.ServerProcess, ref etf.Ref, message 
 	}
 	if st.c.isClosing() {
 		return nil, gen.DirectStatusOK
+	}
+	if h := testHookInbound.Load(); h != nil && in.req != nil {
+		(*h)(in.req)
 	}
 	st.handle(process, in)
 	st.drain(process)
@@ -169,6 +180,7 @@ func (st *sessionState) info(process *gen.ServerProcess, message etf.Term) {
 		for _, m := range r.Msgs {
 			st.info(process, m)
 		}
+		st.lostPresence(r.Presence)
 		st.mend(process, r.Boards)
 		return
 	}
@@ -191,13 +203,10 @@ func (st *sessionState) info(process *gen.ServerProcess, message etf.Term) {
 		return
 	}
 	switch m := message.(type) {
-	case board.Ack:
-		k := opKey{m.Board, m.OpID}
-		if o, ok := st.opsSent[k]; ok {
-			metrics.AckLatency.Observe(time.Since(o.at).Seconds())
-			delete(st.opsSent, k)
-		}
-	case board.Joined, board.Failed, gen.MessageDown:
+	case board.Joined:
+		st.joinAnswered(process, m)
+		st.refreshBoards()
+	case board.Failed, gen.MessageDown:
 		st.refreshBoards()
 	}
 }
@@ -292,6 +301,8 @@ func (st *sessionState) handle(process *gen.ServerProcess, in inbound) {
 	case wire.TypeLeave:
 		st.member.Leave(process, req.Board)
 		delete(st.joins, req.Board)
+		delete(st.mendLater, req.Board)
+		delete(st.presenceLost, req.Board)
 		st.refreshBoards()
 		st.send(wire.Left(ref, req.Board))
 	case wire.TypeOp:
@@ -426,10 +437,16 @@ type sessionOut struct{ st *sessionState }
 
 func (o sessionOut) Send(frame []byte) bool {
 	st := o.st
-	if st.acking.board != "" && len(st.awaiting) > 0 {
-		if _, ok := st.awaiting[st.acking]; ok {
+	if k := st.acking; k.board != "" {
+		// Member writes one frame for an Ack message: this is the ack.
+		st.acking = opKey{}
+		if sent, ok := st.opsSent[k]; ok {
+			metrics.AckLatency.Observe(time.Since(sent.at).Seconds())
+			delete(st.opsSent, k)
+		}
+		if _, ok := st.awaiting[k]; ok {
 			// The missing ack: it goes ahead of what it held back.
-			delete(st.awaiting, st.acking)
+			delete(st.awaiting, k)
 			if !st.c.Send(frame) {
 				return false
 			}

@@ -47,7 +47,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "tavern node %s serving http://%s/\n", cfg.Node.Name, srv.HTTPAddr())
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-srv.Drained():
+		log.Info("drained")
+	}
 	log.Info("stopping")
 	if err := srv.Stop(); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("stop", "err", err)
