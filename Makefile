@@ -36,8 +36,11 @@ cluster: build ## run N=2 local nodes sharing the local Postgres (DSN=...); prin
 test: ## run every test with the race detector (Postgres at 127.0.0.1:5432, erl)
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
 
-bench: ## run the benchmarks against their baselines; writes docs/BENCHMARKS.md
-	CGO_ENABLED=1 $(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./apps/... 
+bench: ## every benchmark vs its baseline, A B A B A B (Postgres); writes docs/BENCHMARKS.md + docs/bench/ (BENCH_FLAGS=...)
+	$(GO) run ./tools/bench $(BENCH_FLAGS)
+
+chaos: ## chaos run: 3 node processes, faults under load, invariant check (DURATION=10m, CHAOS_FLAGS=...)
+	$(GO) run ./tools/chaos -duration $(or $(DURATION),10m) $(CHAOS_FLAGS)
 
 lint: ## go vet + staticcheck
 	$(GO) vet ./...
@@ -47,4 +50,4 @@ tidy: ## go mod tidy + gofmt
 	$(GO) mod tidy
 	gofmt -w $$(git ls-files '*.go')
 
-.PHONY: help build run cluster test bench lint tidy
+.PHONY: help build run cluster test bench chaos lint tidy

@@ -55,7 +55,7 @@ type nodeOpts struct {
 	Peers bool   // discovery postgres: the nodes of DSN form a cluster
 	// Cookie is shared by the nodes of one cluster; "" is one of its own.
 	Cookie string
-	Tweak func(*sysconfig.Config)
+	Tweak  func(*sysconfig.Config)
 }
 
 func startNode(t *testing.T, o nodeOpts) *tnode {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"sort"
 	"strconv"
 	"unicode/utf8"
 
@@ -200,14 +199,4 @@ func keyText(k etf.Term) string {
 		return s
 	}
 	return fmt.Sprint(Plain(k))
-}
-
-// sortedKeys returns the keys of a plain map in order.
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -6,6 +6,7 @@ package gateway_test
 // timeouts, small queues, low rates) runs on SQLite nodes of its own.
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/tavernhq/tavern/apps/gateway"
 	"github.com/tavernhq/tavern/apps/gateway/gatewaytest"
 	"github.com/tavernhq/tavern/internal/sysconfig"
 	"github.com/tavernhq/tavern/internal/testutil"
@@ -41,6 +43,7 @@ func TestConformance(t *testing.T) {
 			{"LargeSnapshot", testLargeSnapshot},
 			{"Presence", testPresence},
 			{"AckBeforeEv", testAckBeforeEv},
+			{"OpRightAfterJoin", testOpRightAfterJoin},
 			{"TotalOrder", testTotalOrder},
 			{"Dup", testDup},
 			{"OpKinds", testOpKinds},
@@ -400,6 +403,30 @@ func testAckBeforeEv(t *testing.T, n *gatewaytest.Node) {
 	if s := n.BoardSeq(b); s != 2 {
 		t.Fatalf("durable seq %d", s)
 	}
+}
+
+// testOpRightAfterJoin: ops sent right behind a join, before its answer,
+// wait for it instead of being refused.
+func testOpRightAfterJoin(t *testing.T, n *gatewaytest.Node) {
+	b := newBoard()
+	c := hello(t, n, "alice")
+	c.Send(msg{"t": "join", "ref": "j", "board": b})
+	for i := range 5 {
+		c.Send(msg{"t": "op", "ref": fmt.Sprint(i), "board": b, "id": fmt.Sprint("early", i), "op": chat("early")})
+	}
+	if m := c.Next(); m.T() != "joined" {
+		t.Fatalf("first answer: %v", m)
+	}
+	acks := 0
+	for acks < 5 {
+		switch m := c.Next(); m.T() {
+		case "ack":
+			acks++
+		case "error":
+			t.Fatalf("an op right after join: %v", m)
+		}
+	}
+	evsUntil(t, c, b, 5)
 }
 
 func testTotalOrder(t *testing.T, n *gatewaytest.Node) {
@@ -967,7 +994,7 @@ func TestRateLimit(t *testing.T) {
 	c.Apply(b, chat("other connection"))
 
 	// The console raises the rate at runtime: existing and new sessions.
-	if err := n.Gateway.SetOpsRate(1000, 50); err != nil {
+	if err := gateway.SetOpsRate(1000, 50); err != nil {
 		t.Fatal(err)
 	}
 	// (at the old rate the bucket would take hours to refill)
@@ -990,7 +1017,7 @@ func TestRateLimit(t *testing.T) {
 	if lim := d.Expect("welcome")["limits"]; !jsonEqual(lim, map[string]any{"max_frame": 65536, "ops_per_sec": 1000, "ops_burst": 50}) {
 		t.Fatalf("welcome after SetOpsRate: %v", lim)
 	}
-	if err := n.Gateway.SetOpsRate(0, 1); err == nil {
+	if err := gateway.SetOpsRate(0, 1); !errors.Is(err, gateway.ErrBadSetting) {
 		t.Fatal("SetOpsRate(0) accepted")
 	}
 }

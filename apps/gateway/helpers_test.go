@@ -134,3 +134,5 @@ func sameSet(a []string, b ...string) bool {
 	}
 	return true
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

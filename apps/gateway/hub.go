@@ -69,7 +69,6 @@ func newHub(set *settings, log *slog.Logger, ready func(context.Context) error) 
 		perIP: make(map[string]*ipState),
 	}
 	h.rate.Store(&opsRate{perSec: set.opsPerSec, burst: set.opsBurst, gen: 1})
-	register(h)
 	return h
 }
 
@@ -184,6 +183,7 @@ func (h *hub) start(sup gen.Process) error {
 			<-redirDone
 		}
 	}()
+	register(h)
 	h.log.Info("gateway listening", "addr", h.bound, "tls", h.set.tls != nil, "auth", h.set.authMode)
 	return nil
 }
@@ -227,6 +227,7 @@ func (h *hub) closeAll(code int, reason string) int {
 // shutdown stops listening, closes every client with code and waits for
 // the connections to end, or cuts them when ctx is done.
 func (h *hub) shutdown(ctx context.Context, code int, reason string) error {
+	unregister(h)
 	h.stopListening()
 	h.closeAll(code, reason)
 	done := make(chan struct{})

@@ -127,16 +127,25 @@ func call(process gen.Process, req any) (any, error) {
 	return v, nil
 }
 
-// The gateways of this OS process, for SetOpsRate.
+// The running gateways of this OS process, for SetOpsRate.
 var gateways struct {
 	sync.Mutex
-	hubs []*hub
+	hubs map[*hub]struct{}
 }
 
 func register(h *hub) {
 	gateways.Lock()
 	defer gateways.Unlock()
-	gateways.hubs = append(gateways.hubs, h)
+	if gateways.hubs == nil {
+		gateways.hubs = make(map[*hub]struct{})
+	}
+	gateways.hubs[h] = struct{}{}
+}
+
+func unregister(h *hub) {
+	gateways.Lock()
+	defer gateways.Unlock()
+	delete(gateways.hubs, h)
 }
 
 // SetOpsRate changes the op rate limit (a token bucket of burst, refilled
@@ -146,7 +155,7 @@ func register(h *hub) {
 func SetOpsRate(perSec float64, burst int) error {
 	gateways.Lock()
 	defer gateways.Unlock()
-	for _, h := range gateways.hubs {
+	for h := range gateways.hubs {
 		if err := h.setOpsRate(perSec, burst); err != nil {
 			return err
 		}

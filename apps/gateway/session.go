@@ -51,6 +51,16 @@ type (
 
 type opKey struct{ board, id string }
 
+// waitingOp is an op held until its board is joined.
+type waitingOp struct {
+	req *wire.Request
+	at  time.Time
+}
+
+// maxWaiting bounds the ops held for boards being joined; beyond it they
+// go to Member, which answers "unavailable".
+const maxWaiting = 1024
+
 // opSent is an op of this connection waiting for its ack.
 type opSent struct {
 	at   time.Time // it reached the session (for the latency metric)
@@ -78,7 +88,12 @@ type sessionState struct {
 	acking    opKey
 	userEnc   []byte // `,"user":<user as JSON>,"id":`, to spot our evs
 	ticking   bool
-	joins     map[string]struct{} // boards asked for, to list the joined ones
+	joins     map[string]bool     // boards asked for: true once joined
+
+	// Ops for a board being (re)joined wait for it: Member would answer
+	// them "unavailable" (rejoining).
+	waiting  map[string][]waitingOp
+	nWaiting int
 
 	mendLater    map[string]struct{} // boards to mend once their join is answered
 	presenceLost map[string]struct{} // boards to send the whole presence of, then
@@ -88,9 +103,10 @@ type sessionState struct {
 
 // sessionMailbox is the size of a session's mailbox: board events, presence
 // and replies queue there while the session copies them to its client's
-// queue. A board that finds it full drops the member, which closes its
-// client with 1013 (ExitOverflow). Ergo allocates three buffers of this many
-// 48-byte slots per process, so it is also most of a session's idle memory.
+// queue. What does not fit goes to gateway_overflow, which has it mended or
+// redelivered (see overflow). Ergo allocates three buffers of this many
+// 48-byte slots per process (18 KiB at 128), so it is a good part of a
+// session's idle memory (about 68 KiB in all, TestIdleMemory).
 const sessionMailbox = 128
 
 // sessionDirectbox: the reader waits on each Direct, so one slot is in use
@@ -205,8 +221,22 @@ func (st *sessionState) info(process *gen.ServerProcess, message etf.Term) {
 	switch m := message.(type) {
 	case board.Joined:
 		st.joinAnswered(process, m)
+		if st.member.Joined(m.Board) {
+			if _, ok := st.joins[m.Board]; ok {
+				st.joins[m.Board] = true
+			}
+			st.flushWaiting(process, m.Board)
+		}
 		st.refreshBoards()
-	case board.Failed, gen.MessageDown:
+	case board.Failed:
+		if !st.member.Joined(m.Board) {
+			if was, ok := st.joins[m.Board]; ok && !was {
+				delete(st.joins, m.Board) // the first join failed: Member forgot it
+			}
+			st.flushWaiting(process, m.Board)
+		}
+		st.refreshBoards()
+	case gen.MessageDown:
 		st.refreshBoards()
 	}
 }
@@ -217,6 +247,7 @@ func (s *session) Terminate(process *gen.ServerProcess, reason string) {
 		return
 	}
 	st.c.sessionTerminating()
+	defer func() { st.log().Debug("session ended", "reason", reason) }()
 	// Ergo cancels a process's context when it delivers an exit, so the
 	// reason may read "kill" while the real one waits in the channel.
 	if reason == "kill" {
@@ -294,13 +325,16 @@ func (st *sessionState) handle(process *gen.ServerProcess, in inbound) {
 			since = req.Since
 		}
 		if st.joins == nil {
-			st.joins = make(map[string]struct{})
+			st.joins = make(map[string]bool)
 		}
-		st.joins[req.Board] = struct{}{}
+		if _, ok := st.joins[req.Board]; !ok {
+			st.joins[req.Board] = false
+		}
 		st.member.Join(process, req.Board, since, ref)
 	case wire.TypeLeave:
 		st.member.Leave(process, req.Board)
 		delete(st.joins, req.Board)
+		st.flushWaiting(process, req.Board) // answered not_joined
 		delete(st.mendLater, req.Board)
 		delete(st.presenceLost, req.Board)
 		st.refreshBoards()
@@ -310,18 +344,54 @@ func (st *sessionState) handle(process *gen.ServerProcess, in inbound) {
 			st.sendErr(req.Errorf(wire.CodeRateLimited, "op: more than %s ops per second", fmtRate(st.lim.Limit())))
 			return
 		}
-		joined := st.member.Joined(req.Board)
-		st.member.Op(process, req.Board, req.ID, req.Op, ref)
-		if joined {
-			if st.opsSent == nil {
-				st.opsSent = make(map[opKey]opSent)
-			}
-			st.opsSent[opKey{req.Board, req.ID}] = opSent{at: in.at, sent: time.Now()}
-			if !st.ticking {
-				st.ticking = true
-				process.SendAfter(process.Self(), expireTick{}, time.Second)
+		if !st.member.Joined(req.Board) && st.nWaiting < maxWaiting {
+			if _, asked := st.joins[req.Board]; asked {
+				if st.waiting == nil {
+					st.waiting = make(map[string][]waitingOp)
+				}
+				st.waiting[req.Board] = append(st.waiting[req.Board], waitingOp{req: req, at: in.at})
+				st.nWaiting++
+				st.tick(process)
+				return
 			}
 		}
+		st.sendOp(process, req, in.at)
+	}
+}
+
+// sendOp hands an op to Member, noting it to match its ack.
+func (st *sessionState) sendOp(process *gen.ServerProcess, req *wire.Request, at time.Time) {
+	joined := st.member.Joined(req.Board)
+	st.member.Op(process, req.Board, req.ID, req.Op, req.ReplyRef())
+	if !joined {
+		return // answered already
+	}
+	if st.opsSent == nil {
+		st.opsSent = make(map[opKey]opSent)
+	}
+	st.opsSent[opKey{req.Board, req.ID}] = opSent{at: at, sent: time.Now()}
+	st.tick(process)
+}
+
+// flushWaiting sends the ops waiting for board b; Member answers them if
+// the board is still not joined.
+func (st *sessionState) flushWaiting(process *gen.ServerProcess, b string) {
+	ops, ok := st.waiting[b]
+	if !ok {
+		return
+	}
+	delete(st.waiting, b)
+	st.nWaiting -= len(ops)
+	for _, o := range ops {
+		st.sendOp(process, o.req, o.at)
+	}
+}
+
+// tick arms the expiry timer.
+func (st *sessionState) tick(process *gen.ServerProcess) {
+	if !st.ticking {
+		st.ticking = true
+		process.SendAfter(process.Self(), expireTick{}, time.Second)
 	}
 }
 
@@ -399,14 +469,18 @@ func (st *sessionState) expire(process *gen.ServerProcess) {
 			delete(st.opsSent, k)
 		}
 	}
+	for b, ops := range st.waiting {
+		if now.Sub(ops[0].at) > st.hub.set.opTimeout {
+			st.flushWaiting(process, b) // Member answers: the join takes too long
+		}
+	}
 	if len(st.awaiting) > 0 && now.Sub(st.holdSince) > st.hub.set.opTimeout {
 		st.log().Warn("an ack never came; closing", "ops", len(st.awaiting))
 		st.c.Close(wire.CloseTryAgain, "ack lost; rejoin with since")
 		st.hold, st.awaiting = nil, nil
 	}
-	if len(st.opsSent) > 0 || len(st.awaiting) > 0 {
-		st.ticking = true
-		process.SendAfter(process.Self(), expireTick{}, time.Second)
+	if len(st.opsSent) > 0 || len(st.awaiting) > 0 || st.nWaiting > 0 {
+		st.tick(process)
 	} else {
 		st.opsSent = nil
 	}
@@ -473,7 +547,9 @@ func (o sessionOut) Send(frame []byte) bool {
 		}
 	}
 	if holding {
-		if len(st.hold) >= st.c.limit {
+		// Bounded like the queue (a join's answer may be long), and in
+		// time by the op timeout (expire).
+		if len(st.hold) >= st.c.limit+maxBurst {
 			return false
 		}
 		st.hold = append(st.hold, frame)

@@ -115,16 +115,18 @@ func StartNode(t testing.TB, cfg sysconfig.Config) *NodeProc {
 	if err := os.WriteFile(n.Path, []byte(sysconfig.Render(&cfg)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n.start()
+	// Registered before the start: a node that fails to become ready is
+	// still killed.
 	t.Cleanup(func() {
-		if n.cmd != nil && n.running() {
+		if n.cmd != nil && n.cmd.Process != nil && n.running() {
 			_ = n.cmd.Process.Kill()
 			<-n.exited
 		}
-		if t.Failed() {
+		if t.Failed() && n.logs != nil {
 			t.Logf("logs of %s:\n%s", cfg.Node.Name, n.logs.String())
 		}
 	})
+	n.start()
 	return n
 }
 
@@ -137,9 +139,11 @@ func (n *NodeProc) start() {
 	n.cmd.Stderr = n.logs
 	stdout, err := n.cmd.StdoutPipe()
 	if err != nil {
+		close(n.exited)
 		t.Fatal(err)
 	}
 	if err := n.cmd.Start(); err != nil {
+		close(n.exited)
 		t.Fatalf("start node: %v", err)
 	}
 	go func() {

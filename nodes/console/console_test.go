@@ -12,10 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/tavernhq/tavern/apps/console"
 	"github.com/tavernhq/tavern/apps/gateway/gatewaytest"
 	"github.com/tavernhq/tavern/apps/store"
 	"github.com/tavernhq/tavern/internal/sysconfig"
+	"github.com/tavernhq/tavern/internal/testutil"
 )
 
 func uniq(prefix string) string {
@@ -89,6 +92,18 @@ func TestOneShotCommands(t *testing.T) {
 	}
 	if m := alice.Until("notice", nil); m.Str("text") != "server restarts soon" {
 		t.Fatalf("notice: %v", m)
+	}
+	// The log level changed in the running process: a new client is
+	// logged at debug level now.
+	before := strings.Count(s.logs.String(), "level=DEBUG")
+	late := gatewaytest.Dial(t, "ws://"+s.Cfg.Gateway.Listen+"/ws")
+	w := late.Hello("late")
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		return strings.Count(s.logs.String(), "level=DEBUG") > before
+	}, "debug lines in the server's log after set log_level debug")
+	// And the op rate set above is the new client's.
+	if lim, _ := w["limits"].(map[string]any); lim["ops_per_sec"] != 50.0 || lim["ops_burst"] != 5.0 {
+		t.Fatalf("welcome after set: %v", w)
 	}
 
 	// JSON, for scripts.
@@ -217,7 +232,7 @@ func TestCompletion(t *testing.T) {
 		return out
 	}
 	for line, want := range map[string]string{
-		"bo":              "ard",
+		"bo":              "ard ",
 		"se":              "t ",
 		"set log":         "_level ",
 		"set log_level d": "ebug ",
@@ -237,10 +252,12 @@ func TestCompletion(t *testing.T) {
 }
 
 // drain through the console binary with clients connected and sending:
-// they are closed with 1012, every op acknowledged before is in the
-// database, and the server process exits 0 on its own.
+// they are closed with 1012, every op acknowledged is in the database,
+// and the server process exits 0 on its own.
 func TestDrainStopsTheServer(t *testing.T) {
-	s := startServer(t, testConfig(t, uniq("drain")))
+	cfg := testConfig(t, uniq("drain"))
+	cfg.Gateway.OpsPerSec, cfg.Gateway.OpsBurst = 100000, 100000
+	s := startServer(t, cfg)
 	ws := "ws://" + s.Cfg.Gateway.Listen + "/ws"
 	alice := gatewaytest.Dial(t, ws)
 	alice.Hello("alice")
@@ -249,16 +266,23 @@ func TestDrainStopsTheServer(t *testing.T) {
 	bob.Hello("bob")
 	bob.JoinFull("last")
 	alice.Expect("presence")
-	acked := map[string]int64{}
-	for i := range 50 {
-		alice.Send(gatewaytest.Msg{"t": "op", "ref": fmt.Sprint(i), "board": "last", "id": fmt.Sprint("o", i),
-			"op": map[string]any{"kind": "chat", "text": fmt.Sprint(i)}})
-		if i == 25 {
-			for len(acked) < 10 {
-				if m := alice.Next(); m.T() == "ack" {
-					acked[m.Str("id")] = m.Int("seq")
-				}
+	// Alice sends without waiting until her connection is closed.
+	sent := make(chan int, 1)
+	go func() {
+		i := 0
+		for ; i < 2000; i++ {
+			b, _ := json.Marshal(gatewaytest.Msg{"t": "op", "ref": fmt.Sprint(i), "board": "last", "id": fmt.Sprint("o", i),
+				"op": map[string]any{"kind": "chat", "text": fmt.Sprint(i)}})
+			if alice.TrySend(websocket.MessageText, b) != nil {
+				break
 			}
+		}
+		sent <- i
+	}()
+	acked := map[string]int64{}
+	for len(acked) < 1 {
+		if m := alice.Next(); m.T() == "ack" {
+			acked[m.Str("id")] = m.Int("seq")
 		}
 	}
 	r := runConsole(t, "", "-config", s.Path, "drain")
@@ -290,7 +314,11 @@ func TestDrainStopsTheServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	ops, err := st.LoadOps(context.Background(), "last", 0, 1000)
+	seq, _, err := st.BoardSeq(context.Background(), "last")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := st.LoadOps(context.Background(), "last", 0, seq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,5 +331,5 @@ func TestDrainStopsTheServer(t *testing.T) {
 			t.Fatalf("acked op %s (seq %d) stored at %d", id, seq, stored[id])
 		}
 	}
-	t.Logf("%d ops acked before the drain closed the client, %d stored", len(acked), len(ops))
+	t.Logf("%d ops sent, %d acked before the drain closed the client, %d stored", <-sent, len(acked), len(ops))
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/tavernhq/tavern/apps/cluster"
 	"github.com/tavernhq/tavern/apps/gateway/gatewaytest"
@@ -55,8 +58,15 @@ func (p *player) send() {
 	p.sent++
 	id := fmt.Sprintf("%s-%d", p.user, p.sent)
 	p.pending[id] = time.Now()
-	p.c.Send(gatewaytest.Msg{"t": "op", "ref": id, "board": p.board, "id": id,
+	p.trySend(id)
+}
+
+// trySend writes an op; a write to a connection that just died is fine:
+// pump notices the end and the op is resent after the reconnect.
+func (p *player) trySend(id string) {
+	b, _ := json.Marshal(gatewaytest.Msg{"t": "op", "ref": id, "board": p.board, "id": id,
 		"op": map[string]any{"kind": "chat", "text": id}})
+	_ = p.c.TrySend(websocket.MessageText, b)
 }
 
 // retryRefused resends the ops the server answered "unavailable".
@@ -66,8 +76,7 @@ func (p *player) retryRefused() {
 			continue
 		}
 		p.pending[id] = time.Now()
-		p.c.Send(gatewaytest.Msg{"t": "op", "ref": id, "board": p.board, "id": id,
-			"op": map[string]any{"kind": "chat", "text": id}})
+		p.trySend(id)
 	}
 }
 
@@ -85,8 +94,7 @@ func (p *player) stalled() bool {
 func (p *player) resendPending() {
 	for id := range p.pending {
 		p.pending[id] = time.Now()
-		p.c.Send(gatewaytest.Msg{"t": "op", "ref": id, "board": p.board, "id": id,
-			"op": map[string]any{"kind": "chat", "text": id}})
+		p.trySend(id)
 	}
 }
 

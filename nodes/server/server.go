@@ -7,16 +7,19 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
+	"github.com/ergo-services/ergo/lib"
 	"github.com/ergo-services/ergo/node"
 
 	"github.com/tavernhq/tavern/apps/board"
 	"github.com/tavernhq/tavern/apps/bus"
 	"github.com/tavernhq/tavern/apps/cluster"
 	"github.com/tavernhq/tavern/apps/console"
+	"github.com/tavernhq/tavern/apps/gateway"
 	"github.com/tavernhq/tavern/apps/store"
 	"github.com/tavernhq/tavern/internal/ergonode"
 	"github.com/tavernhq/tavern/internal/sysconfig"
@@ -29,6 +32,7 @@ type Server struct {
 	node    node.Node
 	store   *store.Store
 	cluster *cluster.App
+	gateway *gateway.App
 	// drained is closed when a console drain has emptied the node.
 	drained     chan struct{}
 	drainedOnce sync.Once
@@ -62,6 +66,20 @@ func Start(ctx context.Context, cfg *sysconfig.Config, log *slog.Logger, level *
 		return nil, fmt.Errorf("start node %s: %w", cfg.Node.Name, err)
 	}
 	srv := &Server{cfg: cfg, log: log, node: n, store: st, drained: make(chan struct{})}
+	// The gateway binds its listener when loaded (a busy port fails the
+	// start here) and takes clients once everything else runs.
+	var running atomic.Pointer[Server]
+	srv.gateway = gateway.NewApp(cfg.Gateway, cfg.Node.Name, log, func(ctx context.Context) error {
+		if s := running.Load(); s != nil {
+			return s.Ready(ctx)
+		}
+		return errors.New("node starting")
+	})
+	if _, err := n.ApplicationLoad(srv.gateway); err != nil {
+		srv.gateway = nil
+		srv.Stop()
+		return nil, fmt.Errorf("load gateway: %w", err)
+	}
 	if err := srv.startCluster(placement); err != nil {
 		srv.Stop()
 		return nil, err
@@ -69,6 +87,11 @@ func Start(ctx context.Context, cfg *sysconfig.Config, log *slog.Logger, level *
 	if err := srv.startConsole(placement, level); err != nil {
 		srv.Stop()
 		return nil, err
+	}
+	running.Store(srv)
+	if _, err := n.ApplicationStartPermanent("gateway"); err != nil {
+		srv.Stop()
+		return nil, fmt.Errorf("start gateway: %w", err)
 	}
 	log.Info("node started", "dist", cfg.Node.DistListen, "dsn_kind", st.Dialect(),
 		"seeds", len(cfg.Cluster.Seeds), "discovery", cfg.Cluster.Discovery)
@@ -86,7 +109,7 @@ func (s *Server) startCluster(placement *cluster.Placement) error {
 	s.cluster = cluster.NewApp(cluster.Config{
 		Self:       cfg.Node.Name,
 		DistAddr:   cfg.Node.DistListen,
-		PublicURL:  "http://" + cfg.Gateway.Listen + "/",
+		PublicURL:  "http://" + s.HTTPAddr() + "/",
 		Seeds:      cfg.Cluster.Seeds,
 		Store:      shared,
 		Heartbeat:  time.Duration(cfg.Cluster.HeartbeatMs) * time.Millisecond,
@@ -142,12 +165,34 @@ func (s *Server) Ready(ctx context.Context) error {
 	return nil
 }
 
-// HTTPAddr is where clients connect.
-func (s *Server) HTTPAddr() string { return s.cfg.Gateway.Listen }
+// HTTPAddr is where clients connect: the address the gateway's listener
+// got (the real port when the configured one is 0).
+func (s *Server) HTTPAddr() string {
+	if s.gateway != nil {
+		if a := s.gateway.Addr(); a != "" {
+			return a
+		}
+	}
+	return s.cfg.Gateway.Listen
+}
 
-// Stop stops taking clients, stops the boards, flushes every queued
+// stopGatewayTimeout bounds how long Stop waits for clients to close.
+const stopGatewayTimeout = 10 * time.Second
+
+// Stop stops taking clients (the listener closes, every client is closed
+// with 1001 going away), then stops the boards, flushes every queued
 // commit and stops the node.
 func (s *Server) Stop() error {
+	if s.gateway != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), stopGatewayTimeout)
+		if err := s.gateway.Shutdown(ctx); err != nil {
+			s.log.Warn("gateway shutdown", "err", err)
+		}
+		cancel()
+		if err := s.node.ApplicationStop("gateway"); err != nil && !errors.Is(err, lib.ErrAppIsNotRunning) {
+			s.log.Warn("stop application", "app", "gateway", "err", err)
+		}
+	}
 	for _, app := range []string{"board", "cluster"} {
 		if err := s.node.ApplicationStop(app); err != nil {
 			s.log.Warn("stop application", "app", app, "err", err)

@@ -65,20 +65,20 @@ func (in *injector) inject(ctx context.Context, kind string) FaultEvent {
 	target := in.cl.nodes[in.n%len(in.cl.nodes)]
 	switch kind {
 	case faultKill:
-		ev.Target = target.name
-		target.kill()
+		ev.Target = target.Name
+		target.Kill()
 		sleep(ctx, in.o.RestartAfter)
-		if err := target.start(ctx, 60*time.Second); err != nil {
+		if err := target.Start(ctx, 60*time.Second); err != nil {
 			ev.Err = err.Error()
 		}
 	case faultPause:
-		ev.Target = target.name
-		if err := target.signal(syscall.SIGSTOP); err != nil {
+		ev.Target = target.Name
+		if err := target.Signal(syscall.SIGSTOP); err != nil {
 			ev.Err = err.Error()
 			break
 		}
 		sleep(ctx, in.o.PauseFor)
-		if err := target.signal(syscall.SIGCONT); err != nil {
+		if err := target.Signal(syscall.SIGCONT); err != nil {
 			ev.Err = err.Error()
 		}
 	case faultCrash:
@@ -131,17 +131,14 @@ func (in *injector) inject(ctx context.Context, kind string) FaultEvent {
 func (in *injector) heal(ctx context.Context) error {
 	in.cl.proxy.SetDown(false)
 	for _, n := range in.cl.nodes {
-		if !n.running() {
-			if err := n.start(ctx, 60*time.Second); err != nil {
+		if !n.Running() {
+			if err := n.Start(ctx, 60*time.Second); err != nil {
 				return err
 			}
 			continue
 		}
-		n.mu.Lock()
-		paused := n.paused
-		n.mu.Unlock()
-		if paused {
-			_ = n.signal(syscall.SIGCONT)
+		if n.Paused() {
+			_ = n.Signal(syscall.SIGCONT)
 		}
 	}
 	return nil

@@ -48,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.AdminDSN, "admin-dsn", o.AdminDSN, "PostgreSQL server to make the run's database on")
 	fs.StringVar(&o.ServerBin, "server-bin", "", "tavern-server binary (default: built from ./nodes/server)")
 	fs.StringVar(&o.ConsoleBin, "console-bin", "", "tavern-console binary (default: built from ./nodes/console if present)")
-	fs.StringVar(&o.Out, "out", "chaos-out", "directory for chaos.json and chaos.png (\"\": none)")
+	fs.StringVar(&o.Out, "out", "docs/chaos", "directory for chaos.json and chaos.png (\"\": none)")
 	keep := fs.String("dir", "", "keep the nodes' configs and logs in this directory")
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random seed (fault order, boards crashed)")
 	quiet := fs.Bool("quiet-progress", false, "no progress bar")

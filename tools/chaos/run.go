@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tavernhq/tavern/tools/internal/procs"
 	"github.com/tavernhq/tavern/tools/load"
 )
 
@@ -146,13 +147,17 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	if dsn == "" {
 		var drop func()
 		var err error
-		if dsn, drop, err = createDatabase(ctx, o.AdminDSN); err != nil {
+		if dsn, drop, err = procs.CreateDatabase(ctx, o.AdminDSN); err != nil {
 			return nil, err
 		}
 		defer drop()
 	}
 	dir := o.Dir
-	if dir == "" {
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+	} else {
 		d, err := os.MkdirTemp("", "tavern-chaos-")
 		if err != nil {
 			return nil, err
@@ -168,7 +173,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	defer cl.stop()
 	logf("%d nodes up (logs in %s)", o.Nodes, dir)
 
-	prefix := "cx" + randomHex(3)
+	prefix := "cx" + procs.RandomHex(3)
 	r, err := load.New(load.Config{URLs: cl.URLs(), Clients: o.Clients, BoardSize: o.BoardSize,
 		Prefix: prefix, Kind: "mix", Window: 32, StallTimeout: o.Stall, DialTimeout: 2 * time.Second,
 		Record: true, Log: slog.New(slog.NewTextHandler(o.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))})
@@ -182,12 +187,12 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		r.Close()
 		return nil, err
 	}
-	start := time.Now()
+	start := r.Started()
 	var prog *load.Progress
 	if o.Progress {
 		prog = load.StartProgress(o.Log, r, o.Duration+5*time.Second)
 	}
-	probe := r.SaturateWindow(ctx, "probe", 3*time.Second, 2)
+	probe := r.SaturateWindow(ctx, "probe", 3*time.Second, 8)
 	rate := o.Rate
 	if rate <= 0 {
 		rate = float64(4 * o.Clients)
@@ -221,7 +226,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	r.Idle()
 	out.Settled = r.Settle(ctx, o.SettleWithin)
 	out.Pending = r.Pending()
-	hist, acks, sent := r.Histories(), r.Acks(), r.Sent()
+	recs := r.Records()
 	r.Close()
 	if prog != nil {
 		prog.Stop()
@@ -236,8 +241,8 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	out.Check = load.Check(hist, acks, rows, sent)
-	recoveries(out.Faults, acks, r.Boards())
+	out.Check = load.Check(recs, rows)
+	recoveries(out.Faults, recs.Acks, r.Boards())
 	out.summarize(o)
 	if o.Out != "" {
 		if err := out.write(o.Out, start); err != nil {

@@ -54,6 +54,26 @@ type AckRecord struct {
 	Extra bool `json:"extra,omitempty"`
 }
 
+// Refusal is an op the server refused for good (an error other than
+// unavailable and rate_limited): it must not be on the board.
+type Refusal struct {
+	Board string `json:"board"`
+	User  string `json:"user"`
+	ID    string `json:"id"`
+	Code  string `json:"code"`
+	Msg   string `json:"msg"`
+}
+
+// Records are what a recorded run's clients saw.
+type Records struct {
+	Histories []History
+	Acks      []AckRecord
+	Refusals  []Refusal
+	// Sent is the set of user+"\x00"+id of every op sent; nil skips the
+	// phantom check.
+	Sent map[string]bool
+}
+
 // DBRow is one row of board_ops.
 type DBRow struct {
 	Board string
@@ -66,7 +86,7 @@ type DBRow struct {
 type Violation struct {
 	Board  string `json:"board"`
 	Seq    int64  `json:"seq"`
-	Kind   string `json:"kind"` // lost, duplicate, reorder, gap, mismatch, db_gap, phantom, behind
+	Kind   string `json:"kind"` // lost, duplicate, reorder, gap, mismatch, behind, refused_stored, db_gap, phantom
 	Client string `json:"client,omitempty"`
 	Detail string `json:"detail"`
 }
@@ -126,11 +146,12 @@ func (r Report) String() string {
 //     from where it joined; so every acknowledged op is seen exactly once
 //     at the same seq by every member joined across it;
 //   - a member still joined at the end has every op of the board;
-//   - the database holds no op that no client sent (sent, if not nil, is
-//     the set of user/id pairs sent; nil skips that check).
+//   - the database holds no op that no client sent, nor any op the
+//     server refused with an error.
 //
 // Violations come sorted by board and seq.
-func Check(hist []History, acks []AckRecord, rows []DBRow, sent map[string]bool) Report {
+func Check(rec Records, rows []DBRow) Report {
+	hist, acks, sent := rec.Histories, rec.Acks, rec.Sent
 	rep := Report{Acks: len(acks), DBOps: len(rows)}
 	var vs []Violation
 	add := func(v Violation) { vs = append(vs, v) }
@@ -159,6 +180,12 @@ func Check(hist []History, acks []AckRecord, rows []DBRow, sent map[string]bool)
 		if sent != nil && !sent[r.User+"\x00"+r.ID] {
 			add(Violation{Board: r.Board, Seq: r.Seq, Kind: "phantom",
 				Detail: fmt.Sprintf("database op %s/%s was never sent", r.User, r.ID)})
+		}
+	}
+	for _, f := range rec.Refusals {
+		if s, ok := byOp[f.Board][opKey{f.User, f.ID}]; ok {
+			add(Violation{Board: f.Board, Seq: s, Kind: "refused_stored",
+				Detail: fmt.Sprintf("op %s/%s was refused (%s: %s) yet stored", f.User, f.ID, f.Code, f.Msg)})
 		}
 	}
 	dbMax := map[string]int64{}
@@ -240,7 +267,7 @@ func Check(hist []History, acks []AckRecord, rows []DBRow, sent map[string]bool)
 // kindOrder ranks violations at the same board and seq: the gravest,
 // most telling first.
 var kindOrder = map[string]int{"lost": 0, "duplicate": 1, "reorder": 2, "gap": 3, "mismatch": 4,
-	"behind": 5, "db_gap": 6, "phantom": 7}
+	"behind": 5, "refused_stored": 6, "db_gap": 7, "phantom": 8}
 
 // classify names what is wrong at event i of seg, which should be next.
 func classify(h History, seg Segment, i int, next int64, seen map[int64]bool) Violation {

@@ -10,10 +10,11 @@ import (
 // world is a consistent synthetic run: board "b" with ops 1..n from two
 // users, acked, stored, and seen by two members from seq 0.
 type world struct {
-	hist []History
-	acks []AckRecord
-	rows []DBRow
-	sent map[string]bool
+	hist    []History
+	acks    []AckRecord
+	rows    []DBRow
+	sent    map[string]bool
+	refused []Refusal
 }
 
 func newWorld(n int) *world {
@@ -34,7 +35,9 @@ func newWorld(n int) *world {
 	return w
 }
 
-func (w *world) check() Report { return Check(w.hist, w.acks, w.rows, w.sent) }
+func (w *world) check() Report {
+	return Check(Records{Histories: w.hist, Acks: w.acks, Refusals: w.refused, Sent: w.sent}, w.rows)
+}
 
 // events returns ann's events, to plant a fault in.
 func (w *world) events() *[]Event { return &w.hist[0].Segments[0].Events }
@@ -101,6 +104,9 @@ func TestCheckCatchesPlantedFaults(t *testing.T) {
 		{"phantom op", func(w *world) {
 			delete(w.sent, "ann\x00ann-6")
 		}, "phantom", 6},
+		{"refused op stored", func(w *world) {
+			w.refused = append(w.refused, Refusal{Board: "b", User: "ben", ID: "ben-5", Code: "internal", Msg: "boom"})
+		}, "refused_stored", 5},
 		{"replay overlaps", func(w *world) {
 			evs := w.hist[1].Segments[0].Events
 			w.hist[1].Segments = []Segment{

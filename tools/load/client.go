@@ -380,6 +380,9 @@ func (c *client) onError(ctx context.Context, ws *websocket.Conn, f *Frame) {
 		delete(c.pending, f.Ref)
 	}
 	c.mu.Unlock()
+	if p != nil && f.Code != "unavailable" && f.Code != "rate_limited" && f.Code != "not_joined" {
+		c.r.noteRefusal(Refusal{Board: p.board, User: c.user, ID: p.id, Code: f.Code, Msg: f.Msg})
+	}
 	c.sh.mu.Lock()
 	if p != nil {
 		c.sh.phase(p.phase).errors[f.Code]++

@@ -58,7 +58,7 @@ func TestFixedRateAgainstBaseline(t *testing.T) {
 func TestFindMaxAgainstBaseline(t *testing.T) {
 	r := newRunner(t, Config{URLs: []string{baselineURL(t)}, Clients: 16, BoardSize: 4})
 	m := r.FindMax(context.Background(), MaxConfig{Step: 700 * time.Millisecond, MaxSteps: 2, MaxP99: time.Second})
-	if m.Probe <= 0 || len(m.Steps) != 3 || m.Best == nil || m.MaxDeliveries() <= 0 {
+	if m.Probe <= 0 || len(m.Steps) < 3 || m.Best == nil || m.MaxDeliveries() <= 0 {
 		t.Fatalf("find max: %+v", m)
 	}
 }
@@ -87,27 +87,27 @@ func TestRecordedRunAgainstTavernChecks(t *testing.T) {
 		t.Fatalf("did not settle: %d pending", r.Pending())
 	}
 	p := r.Phase(ph, "load", 300, 1400*time.Millisecond)
-	hist, acks, sent := r.Histories(), r.Acks(), r.Sent()
+	recs := r.Records()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	rows, err := ReadBoardOps(ctx, dsn, "it-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := Check(hist, acks, rows, sent)
+	rep := Check(recs, rows)
 	if !rep.OK() {
 		v := rep.Violations[0]
 		for _, row := range rows {
 			if row.Board == v.Board && row.Seq >= v.Seq-1 {
 				t.Logf("db row %+v", row)
-				for _, a := range acks {
+				for _, a := range recs.Acks {
 					if a.User == row.User && a.ID == row.ID {
 						t.Logf("  acked %+v", a)
 					}
 				}
 			}
 		}
-		t.Fatal(rep)
+		t.Fatalf("%s\nrefusals %+v\nerrors %v", rep, recs.Refusals, r.Result().Counters.Errors)
 	}
 	res := r.Result()
 	if p.Acked < 100 || res.Counters.Reconnects < 12 || res.Counters.Violations != 0 {

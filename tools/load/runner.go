@@ -35,6 +35,7 @@ type Runner struct {
 	mu       sync.Mutex
 	maxAcked map[string]int64
 	acks     []AckRecord
+	refusals []Refusal
 	phaseLog []PhaseResult
 }
 
@@ -77,6 +78,9 @@ func New(cfg Config) (*Runner, error) {
 	}
 	return r, nil
 }
+
+// Started is when the runner was made: time 0 of its series.
+func (r *Runner) Started() time.Time { return r.stats.start }
 
 // Config is the runner's configuration, with defaults applied.
 func (r *Runner) Config() Config { return r.cfg }
@@ -251,6 +255,15 @@ func (r *Runner) noteAck(a AckRecord) {
 	r.mu.Unlock()
 }
 
+func (r *Runner) noteRefusal(f Refusal) {
+	r.cfg.Log.Debug("op refused", "board", f.Board, "id", f.ID, "code", f.Code, "msg", f.Msg)
+	if r.cfg.Record {
+		r.mu.Lock()
+		r.refusals = append(r.refusals, f)
+		r.mu.Unlock()
+	}
+}
+
 func (r *Runner) noteSeq() {
 	select {
 	case r.seqChanged <- struct{}{}:
@@ -379,6 +392,16 @@ func (r *Runner) Result() Result {
 		Total:    r.stats.mergePhase(-1).result("total", "all", 0, time.Duration(secs*float64(time.Second))),
 		Counters: r.stats.counters(), Series: r.stats.Series(),
 	}
+}
+
+// Records returns what the clients saw (Record only): histories, acks,
+// refusals and the ops sent.
+func (r *Runner) Records() Records {
+	r.mu.Lock()
+	acks := append([]AckRecord(nil), r.acks...)
+	refusals := append([]Refusal(nil), r.refusals...)
+	r.mu.Unlock()
+	return Records{Histories: r.Histories(), Acks: acks, Refusals: refusals, Sent: r.Sent()}
 }
 
 // Acks returns every ack received (Record only).

@@ -178,11 +178,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		maxRes = &m
 	}
 	settled := r.Settle(ctx, 10*time.Second)
-	var hist []load.History
-	var acks []load.AckRecord
-	var sent map[string]bool
+	var recs load.Records
 	if cfg.Record {
-		hist, acks, sent = r.Histories(), r.Acks(), r.Sent()
+		recs = r.Records()
 	}
 	r.Close()
 	if prog != nil {
@@ -200,7 +198,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "loadgen:", err)
 			return 1
 		}
-		rep := load.Check(hist, acks, rows, sent)
+		rep := load.Check(recs, rows)
 		fmt.Fprintln(stdout, "check:", rep)
 		if !rep.OK() {
 			code = 1

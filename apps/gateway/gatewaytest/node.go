@@ -33,8 +33,9 @@ import (
 type Options struct {
 	// DSN of the store; "" is a fresh SQLite file in the test's temp dir.
 	DSN string
-	// Tweak changes the configuration before the node starts (Default
-	// with Listen 127.0.0.1:0 and the DSN set).
+	// Tweak changes the configuration before the node starts: Default,
+	// with Listen 127.0.0.1:0, the DSN set and no per-address connection
+	// limits.
 	Tweak func(*sysconfig.Config)
 	// Ready replaces /readyz's check (the store's Ping by default).
 	Ready func(context.Context) error
@@ -82,6 +83,10 @@ func Start(t testing.TB, o Options) *Node {
 		cfg.Store.DSN = SQLiteDSN(t)
 	}
 	cfg.Board.Mailbox = 4096
+	// Tests connect many clients from 127.0.0.1 quickly: no per-address
+	// limits unless a test sets them.
+	cfg.Gateway.ConnRatePerIP = 1e6
+	cfg.Gateway.MaxConnsPerIP = cfg.Gateway.MaxConns
 	if o.Tweak != nil {
 		o.Tweak(&cfg)
 	}

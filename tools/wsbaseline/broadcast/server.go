@@ -2,8 +2,10 @@
 // coder/websocket server that speaks the frames of PROTOCOL.md with no
 // actors and no storage. Each op is answered at once with an ack (seq
 // from a per-board counter) and broadcast as an ev to every member of
-// its board, in seq order; a member whose bounded outbound queue is full
-// is closed with 1013, as Tavern does.
+// its board, in seq order; a member whose bounded outbound queue (Queue
+// messages, allocated only as it fills) is full is closed with 1013, as
+// Tavern does. One goroutine reads and one writes per connection, as in
+// coder/websocket's chat example.
 package broadcast
 
 import (
@@ -52,11 +54,17 @@ type board struct {
 
 type conn struct {
 	ws     *websocket.Conn
-	out    chan []byte
 	cancel context.CancelFunc
 	once   sync.Once
 	user   string
 	boards map[string]*board
+	limit  int
+
+	// The outbound queue: a slice that grows with use (an idle
+	// connection holds none), at most limit messages.
+	mu    sync.Mutex
+	queue [][]byte
+	wake  chan struct{}
 }
 
 // New returns a server.
@@ -108,7 +116,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	defer s.conns.Done()
 	ws.SetReadLimit(s.cfg.MaxFrame)
 	ctx, cancel := context.WithCancel(r.Context())
-	c := &conn{ws: ws, out: make(chan []byte, s.cfg.Queue), cancel: cancel, boards: map[string]*board{}}
+	c := &conn{ws: ws, cancel: cancel, boards: map[string]*board{}, limit: s.cfg.Queue, wake: make(chan struct{}, 1)}
 	go c.writer(ctx)
 	defer func() {
 		for _, b := range c.boards {
@@ -268,22 +276,39 @@ func (bd *board) op(c *conn, req request) {
 // send queues b; a full queue closes the connection with 1013, never
 // skipping a message.
 func (c *conn) send(b []byte) {
-	select {
-	case c.out <- b:
-	default:
+	c.mu.Lock()
+	if len(c.queue) >= c.limit {
+		c.mu.Unlock()
 		c.once.Do(func() {
 			go c.ws.Close(websocket.StatusTryAgainLater, "outbound queue full")
 			c.cancel()
 		})
+		return
+	}
+	c.queue = append(c.queue, b)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 
+// writer writes the queue in order, one message per frame.
 func (c *conn) writer(ctx context.Context) {
+	var batch [][]byte
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case b := <-c.out:
+		case <-c.wake:
+		}
+		c.mu.Lock()
+		batch, c.queue = c.queue, batch[:0]
+		if cap(c.queue) > 64 {
+			c.queue = nil // let a burst's memory go
+		}
+		c.mu.Unlock()
+		for _, b := range batch {
 			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			err := c.ws.Write(wctx, websocket.MessageText, b)
 			cancel()
@@ -291,6 +316,10 @@ func (c *conn) writer(ctx context.Context) {
 				c.cancel()
 				return
 			}
+		}
+		clear(batch)
+		if cap(batch) > 64 {
+			batch = nil
 		}
 	}
 }
@@ -325,4 +354,3 @@ func errorFrame(ref *string, code, msg string) []byte {
 	b = appendStr(b, "msg", msg)
 	return append(b, '}')
 }
-
