@@ -78,7 +78,7 @@ func runInterop(t *testing.T, mode, beams string, hidden bool) {
 		got = erl.ask(t, "{members}.")
 		return got == want
 	}, "Erlang's pg:get_members(ebus_ps_pg, ebus_ps): want %q", want)
-	testutil.Eventually(t, 5*time.Second, func() bool {
+	testutil.Eventually(t, 15*time.Second, func() bool {
 		for _, m := range bus.Members(g.driver.proc) {
 			if string(m.Node) == erl.name {
 				return true
@@ -135,7 +135,7 @@ func runInterop(t *testing.T, mode, beams string, hidden bool) {
 
 	// The Erlang node going away takes its bus server out of the group.
 	erl.quit(t)
-	testutil.Eventually(t, 5*time.Second, func() bool { return len(bus.Members(g.driver.proc)) == 1 },
+	testutil.Eventually(t, 15*time.Second, func() bool { return len(bus.Members(g.driver.proc)) == 1 },
 		"the Erlang bus server is still a member: %v", bus.Members(g.driver.proc))
 }
 

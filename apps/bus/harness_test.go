@@ -58,7 +58,7 @@ func cluster(t *testing.T, n int) []*testNode {
 		}
 	}
 	for _, tn := range nodes {
-		testutil.Eventually(t, 5*time.Second, func() bool {
+		testutil.Eventually(t, 15*time.Second, func() bool {
 			return len(bus.Members(tn.driver.proc)) == n
 		}, "%s sees %d of %d bus servers", tn.node.Name(), len(bus.Members(tn.driver.proc)), n)
 	}
@@ -70,7 +70,7 @@ func cluster(t *testing.T, n int) []*testNode {
 // so a node may be unknown for a moment after it has started.
 func connect(t *testing.T, a, b *testNode) {
 	t.Helper()
-	testutil.Eventually(t, 5*time.Second, func() bool {
+	testutil.Eventually(t, 15*time.Second, func() bool {
 		return a.node.Connect(b.node.Name()) == nil
 	}, "connect %s to %s", a.node.Name(), b.node.Name())
 }
