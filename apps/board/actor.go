@@ -604,6 +604,8 @@ func (st *boardState) committedUpTo(process *gen.ServerProcess, m commitDone) ge
 		return gen.ServerStatusOK
 	}
 	n := 0
+	first := st.committed + 1
+	var frames [][]byte
 	for _, p := range st.pending {
 		if p.seq > m.Last {
 			break
@@ -619,11 +621,13 @@ func (st *boardState) committedUpTo(process *gen.ServerProcess, m commitDone) ge
 		}
 		st.committed = p.seq
 		st.pushRing(p.frame, p.seq)
-		// The sender's ack goes before its ev (PROTOCOL.md).
+		// Every sender's ack goes before the evs (PROTOCOL.md: on the
+		// sender's connection the ack comes before its ev).
 		_ = process.Send(p.member, Ack{Board: st.id, OpID: p.opID, Seq: p.seq, Tag: p.tag})
-		st.publish(process, p.seq, p.frame)
+		frames = append(frames, p.frame)
 	}
 	st.pending = append(st.pending[:0], st.pending[n:]...)
+	st.publishAll(process, first, frames)
 	if every := int64(st.deps.StoreConfig.SnapshotEvery); every > 0 && st.committed-st.snapSeq >= every && st.snapDue == nil {
 		st.snapDue = &store.Snapshot{Seq: st.committed, Data: st.durableSnapshot()}
 		st.snapSeq = st.committed
@@ -643,6 +647,26 @@ func (st *boardState) settled() bool {
 
 // ExitFenced is the exit reason of a board that lost its epoch.
 const ExitFenced = "fenced"
+
+// publishAll sends the events of one commit to every member: one message
+// per member on this node and one per other node, whatever their number.
+func (st *boardState) publishAll(process *gen.ServerProcess, first int64, frames [][]byte) {
+	switch len(frames) {
+	case 0:
+		return
+	case 1:
+		st.publish(process, first, frames[0])
+		return
+	}
+	packed := PackFrames(frames)
+	st.toMembers(process, etf.Pid{}, Events{Board: st.id, First: first, Frames: packed},
+		func(ids LocalIDs) etf.Term { return FanoutEvents{Members: ids, Board: st.id, First: first, Frames: packed} })
+	if st.deps.Publish != nil {
+		for i, f := range frames {
+			st.deps.Publish(process, st.id, first+int64(i), f)
+		}
+	}
+}
 
 // publish sends one committed event to every member: directly to those
 // on this node, and as one message per other node to its fanout process.

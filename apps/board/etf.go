@@ -17,6 +17,14 @@ type FanoutEvent struct {
 	Frame   []byte
 }
 
+// FanoutEvents is FanoutEvent for an Events batch.
+type FanoutEvents struct {
+	Members LocalIDs
+	Board   string
+	First   int64
+	Frames  []byte
+}
+
 // FanoutPresence carries a presence change to the members on one node.
 type FanoutPresence struct {
 	Members LocalIDs
@@ -31,7 +39,7 @@ type FanoutPresence struct {
 var crossNode = []any{
 	Names{}, LocalIDs{}, // first: the structs below hold them
 	Locate{}, Located{}, Join{}, Joined{}, Leave{}, Op{}, Ack{}, Failed{},
-	Event{}, Presence{}, FanoutEvent{}, FanoutPresence{},
+	Event{}, Events{}, Presence{}, FanoutEvent{}, FanoutEvents{}, FanoutPresence{},
 }
 
 func init() {

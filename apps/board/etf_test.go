@@ -23,6 +23,8 @@ func TestCrossNodeMessagesRoundTrip(t *testing.T) {
 		Failed{Board: "b", Code: "bad_op", Msg: "m", Tag: 8},
 		Event{Board: "b", Seq: 4, Frame: []byte(`{"t":"ev"}`)},
 		Presence{Board: "b", Joins: []string{"u"}, Leaves: []string{}},
+		Events{Board: "b", First: 7, Frames: PackFrames([][]byte{[]byte("a"), []byte("b")})},
+		FanoutEvents{Members: ToLocalIDs([]etf.Pid{pid}), Board: "b", First: 7, Frames: []byte("x")},
 		FanoutEvent{Members: ToLocalIDs([]etf.Pid{pid, pid}), Board: "b", Seq: 5, Frame: []byte("f")},
 		FanoutPresence{Members: ToLocalIDs([]etf.Pid{pid}), Board: "b", Joins: []string{}, Leaves: []string{"u"}},
 	}

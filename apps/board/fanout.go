@@ -19,6 +19,8 @@ func (f *fanout) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.Se
 	switch m := message.(type) {
 	case FanoutEvent:
 		deliverLocal(process, m.Members.Pids(process.NodeName()), Event{Board: m.Board, Seq: m.Seq, Frame: m.Frame})
+	case FanoutEvents:
+		deliverLocal(process, m.Members.Pids(process.NodeName()), Events{Board: m.Board, First: m.First, Frames: m.Frames})
 	case FanoutPresence:
 		deliverLocal(process, m.Members.Pids(process.NodeName()), Presence{Board: m.Board, Joins: m.Joins, Leaves: m.Leaves})
 	}

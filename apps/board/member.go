@@ -281,6 +281,15 @@ func (m *Member) Handle(p gen.Process, message etf.Term) bool {
 			// A gap: something was lost on the way. Mend it from the board.
 			m.rejoin(p, ms)
 		}
+	case Events:
+		frames, err := UnpackFrames(msg.Frames)
+		if err != nil {
+			m.Out.Close(wire.CloseTryAgain, "board sent malformed events")
+			return true
+		}
+		for i, f := range frames {
+			m.Handle(p, Event{Board: msg.Board, Seq: msg.First + int64(i), Frame: f})
+		}
 	case Presence:
 		ms, ok := m.boards[msg.Board]
 		if !ok || ms.phase != joined {

@@ -129,6 +129,15 @@ type Event struct {
 	Frame []byte
 }
 
+// Events is several committed ops in a row, First first, as ev frames
+// packed by PackFrames: a busy board sends one message per commit, not
+// one per op.
+type Events struct {
+	Board  string
+	First  int64
+	Frames []byte
+}
+
 // Presence is a change of a board's users.
 type Presence struct {
 	Board  string

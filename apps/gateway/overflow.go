@@ -68,6 +68,8 @@ func (o *overflow) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.
 		switch inner := m.Message.(type) {
 		case board.Event:
 			st.queue(process, m.Process, nil, inner.Board)
+		case board.Events:
+			st.queue(process, m.Process, nil, inner.Board)
 		case board.Presence:
 			st.queue(process, m.Process, nil, inner.Board)
 			r := st.pending[m.Process]
