@@ -169,7 +169,18 @@ func (w *writer) write(batch []*Commit) {
 	fenced := make(map[*Commit]bool)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := w.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	var err error
+	if w.s.dialect == "postgres" {
+		err = w.writePostgres(ctx, batch, fenced)
+	} else {
+		err = w.writeGorm(ctx, batch, fenced)
+	}
+	w.finish(batch, fenced, err)
+}
+
+// writeGorm commits one batch through gorm (SQLite).
+func (w *writer) writeGorm(ctx context.Context, batch []*Commit, fenced map[*Commit]bool) error {
+	return w.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		clear(fenced)
 		if err := w.advance(tx, batch, fenced); err != nil {
 			return err
@@ -199,6 +210,10 @@ func (w *writer) write(batch []*Commit) {
 		}
 		return nil
 	})
+}
+
+// finish tells every commit of the batch how it went.
+func (w *writer) finish(batch []*Commit, fenced map[*Commit]bool, err error) {
 	w.batches.Add(1)
 	if err != nil {
 		w.failed.Add(1)
