@@ -147,6 +147,13 @@ func (a *actor) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.Ser
 		if st.phase != phaseActive {
 			return st.hold(process, m)
 		}
+		if st.superseded(process) {
+			// A newer activation owns the board (this node was paused or
+			// cut off): never answer from stale state.
+			failTo(process, m.Member, st.id, m.Tag, CodeUnavailable, "join: board moved")
+			st.abandon(process, "board moved")
+			return gen.ServerStatusStop // normal: its supervisor must not restart it here
+		}
 		st.join(process, m)
 	case Op:
 		if st.phase != phaseActive {
@@ -402,6 +409,18 @@ func (st *boardState) join(process *gen.ServerProcess, m Join) {
 	st.idleGen++
 }
 
+// superseded asks the database whether a newer activation exists. A
+// join is rare next to ops, so it pays the query; ops learn it at commit.
+func (st *boardState) superseded(process *gen.ServerProcess) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	epoch, err := st.deps.Store.Epoch(ctx, st.id)
+	if err != nil {
+		return false // the database is down: commits will tell
+	}
+	return epoch != st.epoch
+}
+
 // replaySince returns the frames after since, if the ring still has them.
 func (st *boardState) replaySince(since int64) ([][]byte, bool) {
 	if since < 0 || since > st.committed {
@@ -593,7 +612,7 @@ func (st *boardState) committedUpTo(process *gen.ServerProcess, m commitDone) ge
 	case errors.Is(m.Err, store.ErrFenced):
 		st.log.Warn("board fenced by a newer activation; stopping", "epoch", st.epoch)
 		st.abandon(process, "board moved")
-		return gen.ServerStatusStopWithReason(ExitFenced)
+		return gen.ServerStatusStop // normal: a restart here would fence the new owner in turn
 	default:
 		// Not durable, or not known to be: answer unavailable and reload
 		// from the database, which knows what became durable.
@@ -644,9 +663,6 @@ func (st *boardState) committedUpTo(process *gen.ServerProcess, m commitDone) ge
 func (st *boardState) settled() bool {
 	return !st.inFlight && len(st.unsubmitted) == 0 && st.snapDue == nil
 }
-
-// ExitFenced is the exit reason of a board that lost its epoch.
-const ExitFenced = "fenced"
 
 // publishAll sends the events of one commit to every member: one message
 // per member on this node and one per other node, whatever their number.

@@ -85,7 +85,7 @@ func (r *router) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.Se
 		if st.active[id] == m.Pid {
 			delete(st.active, id)
 		}
-		if m.Reason != "normal" && m.Reason != "shutdown" && m.Reason != ExitFenced {
+		if m.Reason != "normal" && m.Reason != "shutdown" {
 			st.crashed(id)
 		}
 	}
@@ -212,6 +212,12 @@ func (st *routerState) register(process *gen.ServerProcess, m register) {
 		return
 	}
 	if _, ok := st.broken[m.Board]; ok {
+		_ = process.Send(m.Pid, gen.MessageExit{Reason: "normal"})
+		return
+	}
+	if st.owner(process, m.Board) != process.NodeName() || st.draining {
+		// Restarted where it no longer belongs: activating it here would
+		// fence the owner; its members re-join there.
 		_ = process.Send(m.Pid, gen.MessageExit{Reason: "normal"})
 		return
 	}

@@ -47,8 +47,9 @@ func NewApp(cfg sysconfig.Gateway, nodeName string, log *slog.Logger, ready func
 	if ready == nil {
 		ready = func(context.Context) error { return nil }
 	}
-	set := settingsFrom(cfg)
-	h := newHub(set, log.With("app", "gateway", "node", nodeName), ready)
+	log = log.With("app", "gateway", "node", nodeName)
+	set := settingsFrom(cfg, log)
+	h := newHub(set, log, ready)
 	return &App{hub: h}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,7 @@ type conn struct {
 	pingTimer           *time.Timer
 	pings               sync.WaitGroup
 	lastHeard           atomic.Int64 // unix ns of the last message or pong
+	msgSince            atomic.Int64 // unix ns the message being read began; 0 between messages
 
 	mu       sync.Mutex
 	frames   [][]byte // queued, not yet written
@@ -293,10 +295,14 @@ func (c *conn) stopSession() {
 
 // readLoop reads client messages and hands them to the session until the
 // connection ends. It runs in the HTTP handler's goroutine.
+//
+// A message must arrive whole within the ping timeout of its first frame
+// (see ping): pongs between the frames of a message trickled byte by byte
+// do not keep it alive.
 func (c *conn) readLoop() {
 	ctx := context.Background()
 	for {
-		typ, data, err := c.ws.Read(ctx)
+		typ, data, err := c.read(ctx)
 		c.heard()
 		if err != nil {
 			switch code := websocket.CloseStatus(err); {
@@ -332,6 +338,18 @@ func (c *conn) readLoop() {
 	}
 }
 
+// read reads one message, marking the time it began.
+func (c *conn) read(ctx context.Context) (websocket.MessageType, []byte, error) {
+	typ, r, err := c.ws.Reader(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	c.msgSince.Store(time.Now().UnixNano())
+	data, err := io.ReadAll(r)
+	c.msgSince.Store(0)
+	return typ, data, err
+}
+
 // startKeepalive pings the client every pingEvery and cuts a client
 // that was silent (no message, no pong) for pingWait. The timer costs no
 // goroutine while it waits; a ping runs in the timer's goroutine.
@@ -360,7 +378,13 @@ func (c *conn) ping() {
 
 	start := time.Now()
 	if silent := start.Sub(time.Unix(0, c.lastHeard.Load())); silent >= c.pingWait {
+		metrics.ConnectionsDropped.WithLabelValues("idle").Inc()
 		c.abort("keep-alive: client silent")
+		return
+	}
+	if since := c.msgSince.Load(); since != 0 && start.Sub(time.Unix(0, since)) >= c.pingWait {
+		metrics.ConnectionsDropped.WithLabelValues("slow_message").Inc()
+		c.abort("keep-alive: message not finished in time")
 		return
 	}
 	// Wait for the pong at most until the next ping is due.

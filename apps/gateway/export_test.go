@@ -1,6 +1,11 @@
 package gateway
 
-import "github.com/tavernhq/tavern/apps/gateway/wire"
+import (
+	"net/http"
+	"time"
+
+	"github.com/tavernhq/tavern/apps/gateway/wire"
+)
 
 // SetInboundHook makes every session run f before it handles a decoded
 // client message (nil: none). For tests that stall a session.
@@ -14,3 +19,19 @@ func SetInboundHook(f func(*wire.Request)) {
 
 // OwnEvent exposes ownEvent to the tests.
 var OwnEvent = ownEvent
+
+// SetCertCheckInterval makes gateways started from now on look at their
+// certificate files every d; it returns the restore function.
+func SetCertCheckInterval(d time.Duration) (restore func()) {
+	old := certCheckEvery.Swap(int64(d))
+	return func() { certCheckEvery.Store(old) }
+}
+
+// OpenTCP is how many TCP connections a's listeners hold open.
+func OpenTCP(a *App) int { return a.hub.guard.open() }
+
+// ClientKey exposes clientKey.
+var ClientKey = clientKey
+
+// OriginAllowed runs a's origin policy on r.
+func OriginAllowed(a *App, r *http.Request) string { return a.hub.orig.check(r) }

@@ -31,6 +31,8 @@ type hub struct {
 	ready func(context.Context) error
 	auth  *authenticator
 	rate  atomic.Pointer[opsRate]
+	orig  *originPolicy
+	guard *connGuard // every TCP connection of the listeners
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -65,6 +67,8 @@ func newHub(set *settings, log *slog.Logger, ready func(context.Context) error) 
 	h := &hub{
 		set: set, log: log, ready: ready,
 		auth:  &authenticator{mode: set.authMode, secret: set.secret},
+		orig:  newOriginPolicy(set.origins, set.allowNoOrigin, set.tls != nil),
+		guard: newConnGuard(set.maxConns, set.maxConnsPerIP),
 		conns: make(map[*conn]struct{}),
 		perIP: make(map[string]*ipState),
 	}
@@ -147,13 +151,8 @@ func (h *hub) start(sup gen.Process) error {
 	mux.HandleFunc("/readyz", h.serveReady)
 	mux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("/", web.Handler())
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: h.set.handshakeTimeout,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
-	}
-	ln := h.ln
+	srv := h.httpServer(mux)
+	var ln net.Listener = guardListener{Listener: h.ln, g: h.guard}
 	if h.set.tls != nil {
 		srv.TLSConfig = h.set.tls.Clone()
 		ln = tls.NewListener(ln, srv.TLSConfig)
@@ -163,16 +162,12 @@ func (h *hub) start(sup gen.Process) error {
 	h.serving = done
 	var redirDone chan struct{}
 	if h.redirLn != nil {
-		h.redirect = &http.Server{
-			Handler:           http.HandlerFunc(h.redirectToTLS),
-			ReadHeaderTimeout: h.set.handshakeTimeout,
-			ErrorLog:          srv.ErrorLog,
-		}
+		h.redirect = h.httpServer(http.HandlerFunc(h.redirectToTLS))
 		redirDone = make(chan struct{})
 		go func(rs *http.Server, rl net.Listener) {
 			defer close(redirDone)
 			_ = rs.Serve(rl)
-		}(h.redirect, h.redirLn)
+		}(h.redirect, guardListener{Listener: h.redirLn, g: h.guard})
 	}
 	go func() {
 		defer close(done)
@@ -186,6 +181,35 @@ func (h *hub) start(sup gen.Process) error {
 	register(h)
 	h.log.Info("gateway listening", "addr", h.bound, "tls", h.set.tls != nil, "auth", h.set.authMode)
 	return nil
+}
+
+// Bounds of the HTTP server beside the handshake timeout.
+const (
+	// httpWriteTimeout bounds writing a plain HTTP response (/metrics,
+	// the page) to a client that reads slowly. A WebSocket is hijacked
+	// before it applies, and net/http clears the deadline then.
+	httpWriteTimeout = 30 * time.Second
+	// httpIdleTimeout closes a keep-alive connection idle this long.
+	httpIdleTimeout = time.Minute
+	// maxHeaderBytes bounds a request's headers (a browser's upgrade
+	// request with its cookies fits).
+	maxHeaderBytes = 32 << 10
+)
+
+// httpServer returns an HTTP server for handler with the gateway's
+// bounds: the TLS handshake and the request headers within
+// handshake_timeout_ms (a slowloris sending headers byte by byte is cut
+// then), the request whole within it too (no endpoint takes a body).
+func (h *hub) httpServer(handler http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: h.set.handshakeTimeout,
+		ReadTimeout:       h.set.handshakeTimeout,
+		WriteTimeout:      httpWriteTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
+	}
 }
 
 // stopListening closes the listener and the HTTP server's idle and
@@ -381,24 +405,28 @@ func (h *hub) release(ip string) {
 // session process under session_sup, the writer goroutine, and the reader
 // in this goroutine until the connection ends.
 func (h *hub) serveWS(w http.ResponseWriter, r *http.Request) {
-	ip := remoteIP(r.RemoteAddr)
-	if !h.set.allowNoOrigin && r.Header.Get("Origin") == "" {
-		metrics.ConnectionsRefused.WithLabelValues("no_origin").Inc()
-		http.Error(w, "Origin header required", http.StatusForbidden)
+	ip := clientKey(r.RemoteAddr)
+	if reason := h.orig.check(r); reason != "" {
+		metrics.ConnectionsRefused.WithLabelValues(reason).Inc()
+		msg := "Origin not allowed"
+		if reason == refusedNoOrigin {
+			msg = "Origin header required"
+		}
+		http.Error(w, http.StatusText(http.StatusForbidden)+": "+msg, http.StatusForbidden)
 		return
 	}
 	if status, reason := h.admit(ip); status != 0 {
 		metrics.ConnectionsRefused.WithLabelValues(reason).Inc()
-		if status == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", "1")
-		}
+		w.Header().Set("Retry-After", "1")
 		http.Error(w, http.StatusText(status)+": "+reason, status)
 		return
 	}
 	defer h.release(ip)
 
 	cw := &corkWriter{ResponseWriter: w}
-	ws, err := websocket.Accept(cw, r, &websocket.AcceptOptions{OriginPatterns: h.set.origins})
+	// The origin was checked above (originPolicy); coder/websocket's own
+	// check matches other rules (host patterns), so it is off.
+	ws, err := websocket.Accept(cw, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		metrics.ConnectionsRefused.WithLabelValues("handshake").Inc()
 		h.log.Debug("websocket handshake failed", "remote", r.RemoteAddr, "err", err)
@@ -440,12 +468,4 @@ func (h *hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.startKeepalive()
 	c.readLoop()
 	c.finish()
-}
-
-func remoteIP(addr string) string {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	return host
 }

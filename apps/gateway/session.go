@@ -88,7 +88,7 @@ type sessionState struct {
 	acking    opKey
 	userEnc   []byte // `,"user":<user as JSON>,"id":`, to spot our evs
 	ticking   bool
-	joins     map[string]bool     // boards asked for: true once joined
+	joins     map[string]bool // boards asked for: true once joined
 
 	// Ops for a board being (re)joined wait for it: Member would answer
 	// them "unavailable" (rejoining).
@@ -183,6 +183,7 @@ func (st *sessionState) info(process *gen.ServerProcess, message etf.Term) {
 	switch message.(type) {
 	case helloTimeout:
 		if st.member == nil {
+			metrics.ConnectionsDropped.WithLabelValues("hello_timeout").Inc()
 			st.c.Send(wire.ErrorMsg(wire.NewError(wire.Ref{}, wire.CodeUnauthorized, "no hello in time")))
 			st.c.Close(wire.ClosePolicy, "no hello in time")
 		}

@@ -2,7 +2,7 @@ package gateway
 
 import (
 	"crypto/tls"
-	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/tavernhq/tavern/internal/sysconfig"
@@ -23,8 +23,8 @@ type settings struct {
 	helloTimeout     time.Duration
 	handshakeTimeout time.Duration
 	outboundQueue    int
-	tls              *tls.Config
-	tlsErr           error // reported by Load
+	tls              *tls.Config // nil: plain HTTP; its certificate is reloaded on renewal
+	tlsErr           error       // reported by Load
 	origins          []string
 	allowNoOrigin    bool
 	maxConns         int
@@ -39,7 +39,8 @@ const opTimeout = 10 * time.Second
 
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
-func settingsFrom(cfg sysconfig.Gateway) *settings {
+// settingsFrom converts the section; log is for the certificate reloader.
+func settingsFrom(cfg sysconfig.Gateway, log *slog.Logger) *settings {
 	s := &settings{
 		listen:           cfg.Listen,
 		redirectHTTP:     cfg.RedirectHTTP,
@@ -73,11 +74,11 @@ func settingsFrom(cfg sysconfig.Gateway) *settings {
 		s.pingTimeout = s.pingInterval
 	}
 	if cfg.TLS != nil {
-		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		r, err := newCertReloader(cfg.TLS.Cert, cfg.TLS.Key, log)
 		if err != nil {
-			s.tlsErr = fmt.Errorf("gateway: tls: %w", err)
+			s.tlsErr = err
 		} else {
-			s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			s.tls = tlsConfig(r)
 		}
 	}
 	return s

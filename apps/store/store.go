@@ -188,6 +188,17 @@ func (s *Store) FindOp(ctx context.Context, boardID, user, opID string) (seq int
 	return 0, false, rows.Err()
 }
 
+// Epoch reads a board's current epoch: an activation whose epoch is
+// lower has been superseded (fenced) and must stop serving.
+func (s *Store) Epoch(ctx context.Context, boardID string) (int64, error) {
+	var epoch int64
+	row := s.db.WithContext(ctx).Raw(`SELECT epoch FROM boards WHERE id = ?`, boardID).Row()
+	if err := row.Scan(&epoch); err != nil {
+		return 0, fmt.Errorf("store: epoch of %s: %w", boardID, err)
+	}
+	return epoch, nil
+}
+
 // BoardSeq reads a board's committed seq and epoch (tests and the console).
 func (s *Store) BoardSeq(ctx context.Context, boardID string) (seq, epoch int64, err error) {
 	row := s.db.WithContext(ctx).Raw(`SELECT seq, epoch FROM boards WHERE id = ?`, boardID).Row()

@@ -2,6 +2,7 @@ package gatewaytest
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,6 +61,13 @@ type DialOptions struct {
 	ReadBuffer int
 	// OnPing is called for each ping the server sends.
 	OnPing func()
+	// TLS is the client's TLS configuration for wss:// URLs (nil: the
+	// system's roots).
+	TLS *tls.Config
+	// LocalIP, if set, is the address the client connects from, like
+	// 127.0.0.2 (any 127/8 address works on Linux): another client IP
+	// for the per-address limits.
+	LocalIP string
 }
 
 // Dial connects to url (ws://.../ws) and closes the client when the test
@@ -102,11 +110,14 @@ func TryDialWith(url string, o DialOptions) (*websocket.Conn, *http.Response, er
 	if o.OnPing != nil {
 		opts.OnPingReceived = func(context.Context, []byte) bool { o.OnPing(); return true }
 	}
-	if o.ReadBuffer > 0 {
+	if o.ReadBuffer > 0 || o.TLS != nil || o.LocalIP != "" {
 		d := &net.Dialer{}
-		tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if o.LocalIP != "" {
+			d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(o.LocalIP)}
+		}
+		tr := &http.Transport{TLSClientConfig: o.TLS, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := d.DialContext(ctx, network, addr)
-			if err == nil {
+			if err == nil && o.ReadBuffer > 0 {
 				_ = c.(*net.TCPConn).SetReadBuffer(o.ReadBuffer)
 			}
 			return c, err

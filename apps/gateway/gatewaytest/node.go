@@ -39,6 +39,8 @@ type Options struct {
 	Tweak func(*sysconfig.Config)
 	// Ready replaces /readyz's check (the store's Ping by default).
 	Ready func(context.Context) error
+	// Log receives the node's logs (nil: Logger()).
+	Log *slog.Logger
 }
 
 // Node is a running in-process node.
@@ -49,7 +51,8 @@ type Node struct {
 	Store   *store.Store
 	Config  sysconfig.Config
 	Gateway *gateway.App
-	// URL is http://host:port of the gateway; WS is ws://host:port/ws.
+	// URL is http://host:port of the gateway; WS is ws://host:port/ws
+	// (https and wss with TLS).
 	URL, WS string
 
 	stopOnce sync.Once
@@ -96,7 +99,10 @@ func Start(t testing.TB, o Options) *Node {
 	seq.Unlock()
 	cfg.Node.Name = name
 
-	log := Logger()
+	log := o.Log
+	if log == nil {
+		log = Logger()
+	}
 	st, err := store.Open(context.Background(), cfg.Store, log)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
@@ -120,6 +126,9 @@ func Start(t testing.TB, o Options) *Node {
 	}
 	tn := &Node{T: t, Name: name, Node: n, Store: st, Config: cfg, Gateway: gw,
 		URL: "http://" + gw.Addr(), WS: "ws://" + gw.Addr() + "/ws"}
+	if cfg.Gateway.TLS != nil {
+		tn.URL, tn.WS = "https://"+gw.Addr(), "wss://"+gw.Addr()+"/ws"
+	}
 	t.Cleanup(tn.Stop)
 	return tn
 }
