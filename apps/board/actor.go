@@ -142,7 +142,11 @@ func (a *actor) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.Ser
 			process.Send(process.Self(), loadNow{})
 		}
 	case loadNow:
-		return st.load(process)
+		status := st.load(process)
+		if st.moving && st.phase == phaseActive && st.settled() {
+			return gen.ServerStatusStop // handed off while it reloaded
+		}
+		return status
 	case Join:
 		if st.phase != phaseActive {
 			return st.hold(process, m)
