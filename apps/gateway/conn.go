@@ -377,14 +377,14 @@ func (c *conn) ping() {
 	defer c.pings.Done()
 
 	start := time.Now()
-	if silent := start.Sub(time.Unix(0, c.lastHeard.Load())); silent >= c.pingWait {
-		metrics.ConnectionsDropped.WithLabelValues("idle").Inc()
-		c.abort("keep-alive: client silent")
-		return
-	}
 	if since := c.msgSince.Load(); since != 0 && start.Sub(time.Unix(0, since)) >= c.pingWait {
 		metrics.ConnectionsDropped.WithLabelValues("slow_message").Inc()
 		c.abort("keep-alive: message not finished in time")
+		return
+	}
+	if silent := start.Sub(time.Unix(0, c.lastHeard.Load())); silent >= c.pingWait {
+		metrics.ConnectionsDropped.WithLabelValues("idle").Inc()
+		c.abort("keep-alive: client silent")
 		return
 	}
 	// Wait for the pong at most until the next ping is due.

@@ -35,3 +35,11 @@ var ClientKey = clientKey
 
 // OriginAllowed runs a's origin policy on r.
 func OriginAllowed(a *App, r *http.Request) string { return a.hub.orig.check(r) }
+
+// Conns is how many WebSocket connections a's hub holds (said hello or
+// not).
+func Conns(a *App) int {
+	a.hub.mu.Lock()
+	defer a.hub.mu.Unlock()
+	return len(a.hub.conns)
+}

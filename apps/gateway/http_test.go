@@ -78,6 +78,9 @@ func TestNoticeClientsDrain(t *testing.T) {
 	o := hello(t, n, "bob")
 	anon := gatewaytest.Dial(t, n.WS) // no hello: not a client yet
 	probe := n.Probe()
+	// The client sees the 101 a moment before the server registers the
+	// connection.
+	testutil.Eventually(t, 5*time.Second, func() bool { return gateway.Conns(n.Gateway) == 3 }, "connections: %d", gateway.Conns(n.Gateway))
 
 	list, err := gateway.Clients(probe)
 	if err != nil {

@@ -18,6 +18,12 @@ var (
 	// ConnectionsRefused counts connections refused before a session, by reason.
 	ConnectionsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tavern_connections_refused_total", Help: "Connections refused, by reason."}, []string{"reason"})
+	// ConnectionsDropped counts client connections the server cut for a
+	// timeout, by reason: hello_timeout (no hello in time), idle (silent,
+	// no pong, for the ping timeout), slow_message (a message begun and
+	// not finished within the ping timeout).
+	ConnectionsDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tavern_connections_dropped_total", Help: "Client connections cut for a timeout, by reason."}, []string{"reason"})
 	// Closes counts client connections closed by the server, by close code.
 	Closes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tavern_closes_total", Help: "Client connections closed, by WebSocket close code."}, []string{"code"})
@@ -46,6 +52,6 @@ func init() {
 	Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		Connections, ConnectionsRefused, Closes, BoardsActive, Ops, AckLatency, Errors, BoardRestarts, CommitBatches,
+		Connections, ConnectionsRefused, ConnectionsDropped, Closes, BoardsActive, Ops, AckLatency, Errors, BoardRestarts, CommitBatches,
 	)
 }

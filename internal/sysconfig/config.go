@@ -53,8 +53,10 @@ type Node struct {
 	DistTLS *TLSFiles
 	// LogLevel (log_level) is debug, info, warn or error. Default info.
 	LogLevel string
-	// AllowInsecureConfig (allow_insecure_config) lets the node start
-	// from a config file that others can read. Default false.
+	// AllowInsecureConfig (allow_insecure_config) lets Load accept a
+	// config file that gives other users access (mode wider than 0600).
+	// For development only: the repository's sys.config, checked out
+	// 0644, sets it; `make release` writes 0600 without it. Default false.
 	AllowInsecureConfig bool
 }
 
@@ -98,15 +100,19 @@ type Gateway struct {
 	// for a client before it is closed with 1013 (try again later).
 	// Default 1024.
 	OutboundQueue int
-	// TLS (tls) serves HTTPS and wss from [{cert, Path}, {key, Path}].
-	// Default none (nil).
+	// TLS (tls) serves HTTPS and wss from [{cert, Path}, {key, Path}],
+	// TLS 1.2 or later; plain HTTP is then off. The files are looked at
+	// again at most every 2 s and a renewed pair is served without a
+	// restart. Default none (nil).
 	TLS *TLSFiles
 	// RedirectHTTP (redirect_http) is the listen address of a plain-HTTP
 	// server that redirects to the TLS listener; it needs TLS. Default
 	// "" (none).
 	RedirectHTTP string
 	// Origins (origins) are the browser origins allowed to connect,
-	// like "https://play.example". Default none.
+	// like "https://play.example", compared exactly (no wildcards); the
+	// node's own page is always allowed, any other Origin gets 403.
+	// Default none.
 	Origins []string
 	// AllowNoOrigin (allow_no_origin) admits clients that send no Origin
 	// header (non-browser clients). Default true.

@@ -2,6 +2,7 @@ package sysconfig
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"strings"
@@ -21,12 +22,36 @@ const (
 // (TAVERN_NODE, TAVERN_COOKIE, TAVERN_DSN) from the process environment
 // and validates the result; see Parse. A file that cannot be read is an
 // error naming path (errors.Is(err, fs.ErrNotExist) when it is missing).
+//
+// The file holds secrets, so it must give no access to users other than
+// its owner (mode 0600 or narrower; the owner's execute bit is ignored):
+// a wider mode is ErrInsecureConfig, which says how to fix it, unless the
+// file sets node.allow_insecure_config (development only). The mode is
+// checked only once the file parses: a broken file is reported as such.
 func Load(path string) (*Config, error) {
-	src, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("sysconfig: %w", err)
 	}
-	return Parse(path, src, os.LookupEnv)
+	defer f.Close()
+	st, err := f.Stat() // the file read, whatever is renamed over path meanwhile
+	if err != nil {
+		return nil, fmt.Errorf("sysconfig: %w", err)
+	}
+	src, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("sysconfig: %w", err)
+	}
+	c, err := Parse(path, src, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 && !c.Node.AllowInsecureConfig {
+		return nil, fmt.Errorf("%w: %s has mode %04o, but it holds secrets (the cookie) and must be readable by its owner only: "+
+			"run chmod 600 %s (or, for development only, set {allow_insecure_config, true} in its node section)",
+			ErrInsecureConfig, path, perm, path)
+	}
+	return c, nil
 }
 
 // Parse decodes src, the contents of the sys.config at path: exactly one

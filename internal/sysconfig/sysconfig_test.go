@@ -200,6 +200,73 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+// TestLoadRefusesInsecureMode: a file that other users may read (or
+// write) is refused with a message that names the file, its mode and the
+// fix, and never the cookie; allow_insecure_config lets it through.
+func TestLoadRefusesInsecureMode(t *testing.T) {
+	for _, k := range []string{sysconfig.EnvNode, sysconfig.EnvCookie, sysconfig.EnvDSN} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	const cookie = "cookie-that-must-not-show"
+	strict := `[{node, [{cookie, "` + cookie + `"}]}].`
+	lax := `[{node, [{cookie, "` + cookie + `"}, {allow_insecure_config, true}]}].`
+	for _, tc := range []struct {
+		mode os.FileMode
+		src  string
+		ok   bool
+	}{
+		{0o600, strict, true},
+		{0o400, strict, true},
+		{0o700, strict, true}, // the owner's execute bit gives nobody else anything
+		{0o640, strict, false},
+		{0o644, strict, false},
+		{0o604, strict, false},
+		{0o620, strict, false}, // writable by the group: it could swap the cookie
+		{0o666, strict, false},
+		{0o644, lax, true},
+		{0o666, lax, true},
+	} {
+		path := filepath.Join(t.TempDir(), "sys.config")
+		if err := os.WriteFile(path, []byte(tc.src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, tc.mode); err != nil { // whatever the umask
+			t.Fatal(err)
+		}
+		c, err := sysconfig.Load(path)
+		if tc.ok {
+			if err != nil || c.Node.Cookie.Reveal() != cookie {
+				t.Errorf("mode %04o (allow_insecure_config: %v): %v", tc.mode, tc.src == lax, err)
+			}
+			continue
+		}
+		if !errors.Is(err, sysconfig.ErrInsecureConfig) {
+			t.Fatalf("mode %04o: Load = %v, want ErrInsecureConfig", tc.mode, err)
+		}
+		msg := err.Error()
+		for _, want := range []string{path, fmt.Sprintf("%04o", tc.mode), "chmod 600 " + path, "allow_insecure_config"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("mode %04o: %q does not say %q", tc.mode, msg, want)
+			}
+		}
+		if strings.Contains(msg, cookie) {
+			t.Fatalf("the error shows the cookie: %s", msg)
+		}
+	}
+	// A broken file is reported as broken, whatever its mode.
+	path := filepath.Join(t.TempDir(), "sys.config")
+	if err := os.WriteFile(path, []byte(`[{node, [{cookie, 1}]}].`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sysconfig.Load(path); err == nil || errors.Is(err, sysconfig.ErrInsecureConfig) || !strings.Contains(err.Error(), path+":1:") {
+		t.Errorf("broken file: %v", err)
+	}
+}
+
 // TestRepoSysConfig loads the development sys.config at the top of the
 // repository.
 func TestRepoSysConfig(t *testing.T) {
@@ -214,8 +281,9 @@ func TestRepoSysConfig(t *testing.T) {
 	want := sysconfig.Default()
 	want.Path = "../../sys.config"
 	want.Node.Cookie = "change-me"
+	want.Node.AllowInsecureConfig = true // git checks it out 0644
 	if !reflect.DeepEqual(*c, want) {
-		t.Errorf("../../sys.config =\n%v\nwant the defaults with cookie change-me:\n%v", c, want)
+		t.Errorf("../../sys.config =\n%v\nwant the defaults with cookie change-me and allow_insecure_config:\n%v", c, want)
 	}
 	if c.Node.Name != "tavern-dev@127.0.0.1" || c.Node.DistListen != "127.0.0.1:25100" ||
 		c.Gateway.Listen != "127.0.0.1:8080" || c.Gateway.Auth.Mode != "dev" ||

@@ -3,6 +3,7 @@ package testutil
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -159,13 +160,20 @@ func (n *NodeProc) start() {
 		_ = err
 		close(n.exited)
 	}()
+	client, url := http.DefaultClient, "http://"+n.HTTP+"/readyz"
+	if n.Config.Gateway.TLS != nil {
+		// Readiness only: the test's own clients check the certificate.
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec
+		defer tr.CloseIdleConnections()
+		client, url = &http.Client{Transport: tr}, "https://"+n.HTTP+"/readyz"
+	}
 	Eventually(t, 30*time.Second, func() bool {
 		select {
 		case <-n.exited:
 			t.Fatalf("node %s exited with %d:\n%s", n.Config.Node.Name, n.code, n.logs.String())
 		default:
 		}
-		resp, err := http.Get("http://" + n.HTTP + "/readyz")
+		resp, err := client.Get(url)
 		if err != nil {
 			return false
 		}
@@ -212,6 +220,29 @@ func (n *NodeProc) Stop() int {
 // Pause and Resume send SIGSTOP and SIGCONT.
 func (n *NodeProc) Pause()  { _ = n.cmd.Process.Signal(syscall.SIGSTOP) }
 func (n *NodeProc) Resume() { _ = n.cmd.Process.Signal(syscall.SIGCONT) }
+
+// Pid is the node's process id (0 before it started).
+func (n *NodeProc) Pid() int {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
+// Signal sends sig to the node's process.
+func (n *NodeProc) Signal(sig os.Signal) { _ = n.cmd.Process.Signal(sig) }
+
+// Wait waits up to d for the process to exit and returns its exit code
+// (-1 if killed by a signal).
+func (n *NodeProc) Wait(d time.Duration) int {
+	n.t.Helper()
+	select {
+	case <-n.exited:
+	case <-time.After(d):
+		n.t.Fatalf("node %s still running after %v", n.Config.Node.Name, d)
+	}
+	return n.code
+}
 
 // Logs returns what the node wrote so far.
 func (n *NodeProc) Logs() string { return n.logs.String() }

@@ -141,6 +141,10 @@ func targets(res *Results) []Target {
 			return
 		}
 		t.Baseline, t.Tavern, t.Ratio = median(bs), median(ts), median(rs)
+		if goal == 0 {
+			out = append(out, t) // a figure without a target
+			return
+		}
 		met := t.Ratio >= goal
 		if !atLeast {
 			met = t.Ratio <= goal
@@ -149,11 +153,14 @@ func targets(res *Results) []Target {
 		out = append(out, t)
 	}
 	tp := res.Throughput
+	// A Tavern run that ran but passed no step has a maximum of 0: that
+	// counts (a ratio of 0), where a p99 of 0 means not run.
 	through := func(system string, fig func(r runResult) float64, against string) func(int) (float64, float64, bool) {
 		return func(i int) (float64, float64, bool) {
 			b, ok1 := find(tp[i], against)
 			t, ok2 := find(tp[i], system)
-			return fig(b), fig(t), ok1 && ok2 && fig(b) > 0 && fig(t) > 0
+			zeroOK := fig(runResult{MaxDeliv: 1}) == 1
+			return fig(b), fig(t), ok1 && ok2 && fig(b) > 0 && (fig(t) > 0 || zeroOK)
 		}
 	}
 	maxDeliv := func(r runResult) float64 { return r.MaxDeliv }
@@ -237,6 +244,9 @@ func summary(res *Results) string {
 	var b strings.Builder
 	for _, t := range res.Targets {
 		status := "not measured: " + t.NotMeasd
+		if t.NotMeasd == "" && t.Met == nil {
+			status = fmt.Sprintf("baseline %s, tavern %s %s, ratio %.2f (no target)", fmtNum(t.Baseline), fmtNum(t.Tavern), t.Unit, t.Ratio)
+		}
 		if t.Met != nil {
 			status = fmt.Sprintf("baseline %s, tavern %s %s, ratio %.2f (pairs %s), target %s: %s",
 				fmtNum(t.Baseline), fmtNum(t.Tavern), t.Unit, t.Ratio, fmtPairs(t.Pairs), t.Goal, map[bool]string{true: "met", false: "NOT MET"}[*t.Met])
@@ -270,8 +280,13 @@ func (b *bench) report(res *Results) string {
 	p("## Against the targets\n\n")
 	p("| issue | figure | baseline | Tavern | ratio (median of pairs) | pairs | target | met |\n|---|---|---|---|---|---|---|---|\n")
 	for _, t := range res.Targets {
-		if t.Met == nil {
+		if t.NotMeasd != "" {
 			p("| %d | %s | | | | | %s | not measured: %s |\n", t.Issue, t.Name, t.Goal, mdEscape(t.NotMeasd))
+			continue
+		}
+		if t.Met == nil {
+			p("| %d | %s | %s %s | %s %s | %.2f | %s | %s | n/a |\n", t.Issue, t.Name, fmtNum(t.Baseline), t.Unit,
+				fmtNum(t.Tavern), t.Unit, t.Ratio, fmtPairs(t.Pairs), t.Goal)
 			continue
 		}
 		met := "**no**"
@@ -349,7 +364,7 @@ func (b *bench) report(res *Results) string {
 	for _, t := range res.Targets {
 		if t.Met != nil && !*t.Met {
 			missed = append(missed, fmt.Sprintf("- issue %d, %s: ratio %.2f, target %s.", t.Issue, t.Name, t.Ratio, t.Goal))
-		} else if t.Met == nil {
+		} else if t.NotMeasd != "" {
 			missed = append(missed, fmt.Sprintf("- issue %d, %s: not measured (%s).", t.Issue, t.Name, short(t.NotMeasd)))
 		}
 	}

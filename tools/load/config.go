@@ -34,6 +34,10 @@ type Config struct {
 	// this long for its answer (a hung node), and reconnects elsewhere.
 	// Default 10s.
 	StallTimeout time.Duration
+	// StepSettle bounds the wait after each phase of Fixed, Saturate and
+	// FindMax for its ops to be acknowledged and delivered (what is late
+	// counts against the phase). Default 5s.
+	StepSettle time.Duration
 	// DialTimeout bounds connecting and the hello. Default 5s.
 	DialTimeout time.Duration
 	// ConnectConcurrency is how many clients dial at once while the run
@@ -60,6 +64,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.StallTimeout <= 0 {
 		c.StallTimeout = 10 * time.Second
+	}
+	if c.StepSettle <= 0 {
+		c.StepSettle = 5 * time.Second
 	}
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = 5 * time.Second

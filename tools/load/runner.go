@@ -163,7 +163,11 @@ func (r *Runner) newPhase(name string, offered float64) int {
 
 // sendLoop sends the client's ops as the plan says.
 func (c *client) sendLoop(ctx context.Context) {
-	<-c.ready
+	select {
+	case <-c.ready:
+	case <-ctx.Done():
+		return
+	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -280,7 +284,7 @@ func (r *Runner) Fixed(ctx context.Context, name string, rate float64, d time.Du
 	r.setPlan(modeOpen, ph, max(interval, time.Microsecond), 0)
 	sleep(ctx, d)
 	r.setPlan(modeIdle, 0, 0, 0)
-	r.Settle(ctx, max(5*time.Second, r.cfg.StallTimeout))
+	r.Settle(ctx, r.cfg.StepSettle)
 	res := r.stats.mergePhase(ph).result(name, "fixed", rate, d)
 	r.logPhase(res)
 	return res
@@ -298,7 +302,7 @@ func (r *Runner) SaturateWindow(ctx context.Context, name string, d time.Duratio
 	r.setPlan(modeClosed, ph, 0, min(max(window, 1), r.cfg.Window))
 	sleep(ctx, d)
 	r.setPlan(modeIdle, 0, 0, 0)
-	r.Settle(ctx, max(5*time.Second, r.cfg.StallTimeout))
+	r.Settle(ctx, r.cfg.StepSettle)
 	res := r.stats.mergePhase(ph).result(name, "saturate", 0, d)
 	r.logPhase(res)
 	return res

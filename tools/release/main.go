@@ -2,7 +2,8 @@
 // a freshly generated node identity, a node name tavern-<8 random hex>@HOST
 // and a random cookie of 256 bits, as `make release` does before a build
 // is pushed. The file is written whole (every key, with its documentation,
-// by sysconfig.Render), mode 0600, atomically. The environment overrides
+// by sysconfig.Render), mode 0600, atomically, with allow_insecure_config
+// off whatever the source says (the development sys.config sets it). The environment overrides
 // (TAVERN_NODE, TAVERN_COOKIE, TAVERN_DSN) of the machine that builds the
 // release are not applied. It prints the node name, never the cookie.
 //
@@ -80,6 +81,9 @@ func Write(from, out, host string) (string, error) {
 		return "", fmt.Errorf("random identity: %w", err)
 	}
 	cfg.Node.Name, cfg.Node.Cookie = name, cookie
+	// The file is written 0600: a release never needs the development
+	// config's exemption from the mode check, and must not carry it.
+	cfg.Node.AllowInsecureConfig = false
 	text := sysconfig.Render(cfg)
 	back, err := sysconfig.Parse(out, []byte(text), nil)
 	if err != nil {

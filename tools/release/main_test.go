@@ -60,8 +60,13 @@ func TestReleaseIdentity(t *testing.T) {
 		if cookie == src.Node.Cookie.Reveal() {
 			t.Fatal("the release kept the source's cookie")
 		}
-		// Everything but the identity is the source's.
+		// The development config's exemption from the mode check is
+		// dropped; everything else but the identity is the source's.
+		if !src.Node.AllowInsecureConfig || cfg.Node.AllowInsecureConfig {
+			t.Fatalf("allow_insecure_config: source %v, release %v; want true, false", src.Node.AllowInsecureConfig, cfg.Node.AllowInsecureConfig)
+		}
 		cfg.Node.Name, cfg.Node.Cookie, cfg.Path = src.Node.Name, src.Node.Cookie, src.Path
+		cfg.Node.AllowInsecureConfig = src.Node.AllowInsecureConfig
 		if sysconfig.Render(cfg) != sysconfig.Render(src) {
 			t.Fatalf("the release changed more than the identity:\n%s\nvs\n%s", sysconfig.Render(cfg), sysconfig.Render(src))
 		}

@@ -30,6 +30,10 @@ func Handler() http.Handler {
 		}
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
+		// The page edits boards: no other site may frame it (clickjacking).
+		h.Set("Content-Security-Policy", "frame-ancestors 'none'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-cache") // revalidate, so a new build's page is picked up at once
 		files.ServeHTTP(w, r)
 	})

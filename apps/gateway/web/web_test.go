@@ -40,6 +40,9 @@ func TestIndex(t *testing.T) {
 	if r.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Fatal("no nosniff header")
 	}
+	if r.Header.Get("Content-Security-Policy") != "frame-ancestors 'none'" || r.Header.Get("X-Frame-Options") != "DENY" {
+		t.Fatalf("the page may be framed: %v", r.Header)
+	}
 	page := body(t, r)
 	if !strings.Contains(page, "<title>Tavern board</title>") {
 		t.Fatalf("GET / is not the board page:\n%s", page)
