@@ -388,19 +388,30 @@ func (m *Member) rejoin(p gen.Process, ms *membership) {
 // Ops waiting on it are answered "unavailable" (a retry with the same id
 // is safe); the membership is re-established from lastSeq.
 func (m *Member) actorDown(p gen.Process, ms *membership) {
+	var clientJoin *request // a join of the client still unanswered
 	for tag, r := range m.reqs {
 		if r.board != ms.board {
 			continue
 		}
 		delete(m.reqs, tag)
-		if r.kind == reqOp {
+		switch {
+		case r.kind == reqOp:
 			m.Out.Send(wire.ErrorMsg(&wire.Error{Code: CodeUnavailable, Msg: "op: board restarting; retry with the same id", Ref: r.ref.S, HasRef: r.ref.OK}))
+		case !ms.quiet:
+			clientJoin = r
 		}
 	}
 	ms.actor = etf.Pid{}
 	wasJoined := ms.phase == joined || ms.quiet
 	ms.phase = locating
 	ms.quiet = wasJoined
+	if clientJoin != nil {
+		// The client's own join, with its own since and ref, goes on at
+		// the board's next actor; it answers the client as asked.
+		ms.quiet = false
+		m.locate(p, ms, clientJoin)
+		return
+	}
 	m.locate(p, ms, &request{kind: reqLocate, board: ms.board, since: ms.lastSeq})
 }
 
