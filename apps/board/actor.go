@@ -680,7 +680,9 @@ func (st *boardState) publishAll(process *gen.ServerProcess, first int64, frames
 	}
 	packed := PackFrames(frames)
 	st.toMembers(process, etf.Pid{}, Events{Board: st.id, First: first, Frames: packed},
-		func(ids LocalIDs) etf.Term { return FanoutEvents{Members: ids, Board: st.id, First: first, Frames: packed} })
+		func(ids LocalIDs) etf.Term {
+			return FanoutEvents{Members: ids, Board: st.id, First: first, Frames: packed}
+		})
 	if st.deps.Publish != nil {
 		for i, f := range frames {
 			st.deps.Publish(process, st.id, first+int64(i), f)

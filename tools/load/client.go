@@ -362,6 +362,16 @@ func (c *client) onError(ctx context.Context, ws *websocket.Conn, f *Frame) {
 	p := c.pending[f.Ref]
 	var rejoin []byte
 	switch {
+	case p == nil && f.Ref == "j":
+		// A join refused (a board moving, say): join again after a pause,
+		// on this connection if it is still the client's.
+		for _, b := range c.boards {
+			if !b.joined && b.joinSent != 0 {
+				b.joinSent = time.Now().UnixNano()
+				name := b.name
+				time.AfterFunc(jitter(200*time.Millisecond), func() { c.rejoin(ctx, ws, name) })
+			}
+		}
 	case p == nil:
 	case f.Code == "unavailable" || f.Code == "rate_limited":
 		// Retry with the same id after a pause.
@@ -393,6 +403,20 @@ func (c *client) onError(ctx context.Context, ws *websocket.Conn, f *Frame) {
 	if rejoin != nil {
 		_ = ws.Write(ctx, websocket.MessageText, rejoin)
 	}
+}
+
+// rejoin sends board's join again on ws if it is still the client's
+// connection and the board is not joined.
+func (c *client) rejoin(ctx context.Context, ws *websocket.Conn, name string) {
+	c.mu.Lock()
+	b := c.board(name)
+	if b == nil || c.ws != ws || b.joined {
+		c.mu.Unlock()
+		return
+	}
+	f := c.joinFrameLocked(b, time.Now().UnixNano())
+	c.mu.Unlock()
+	_ = ws.Write(ctx, websocket.MessageText, f)
 }
 
 // resend sends a pending op again on connection ws, if it is still the

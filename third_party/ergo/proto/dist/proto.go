@@ -8,6 +8,7 @@ import (
 	"crypto/cipher"
 	crand "crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand"
@@ -2223,12 +2224,40 @@ func (dc *distConnection) send(to string, creation uint32, msg *sendMessage) err
 	//	return ErrOverloadConnection
 	//}
 
+	// tavern patch: a send never blocks for ever. Before, a peer that
+	// stopped reading (SIGSTOP) filled the queue and every sender blocked
+	// holding this lock, so Terminate, which takes it, could never drop the
+	// connection: the whole node stalled. And a send racing with Terminate
+	// blocked on the nil channel it left behind.
 	s.Lock()
 	defer s.Unlock()
-
-	s.sendChannel <- msg
-	return nil
+	if s.sendChannel == nil {
+		return lib.ErrNoRoute
+	}
+	select {
+	case s.sendChannel <- msg:
+		return nil
+	default:
+	}
+	timer := time.NewTimer(sendQueueWait)
+	defer timer.Stop()
+	select {
+	case s.sendChannel <- msg:
+		return nil
+	case <-dc.ctx.Done():
+		return lib.ErrNoRoute
+	case <-timer.C:
+		return ErrOverloadConnection
+	}
 }
+
+// ErrOverloadConnection: the connection's send queue stayed full.
+var ErrOverloadConnection = errors.New("connection overloaded: send queue full")
+
+// sendQueueWait bounds how long a sender waits for room in a full queue
+// (tavern patch): then the message is refused with ErrOverloadConnection
+// and the sender decides (Tavern's boards and sessions mend gaps).
+const sendQueueWait = 50 * time.Millisecond
 
 func (dc *distConnection) Stats() node.NetworkStats {
 	return dc.stats
