@@ -8,8 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"gorm.io/gorm"
 )
 
 //go:embed migrations
@@ -47,38 +45,58 @@ func migrations(dialect string) ([]migration, error) {
 }
 
 // migrate applies every embedded migration newer than the database's,
-// each in its own transaction with its row in schema_migrations.
+// each in its own transaction with its row in schema_migrations. It runs
+// on one connection: on PostgreSQL an advisory lock (held by that
+// session) makes nodes starting together on a fresh database migrate one
+// after the other.
 func (s *Store) migrate(ctx context.Context) error {
-	db := s.db.WithContext(ctx)
-	if err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)`).Error; err != nil {
-		return fmt.Errorf("store: create schema_migrations: %w", err)
+	conn, err := s.sqlDB.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
 	}
+	defer conn.Close()
 	if s.dialect == "postgres" {
-		// Two nodes starting on one database must not both migrate.
-		if err := db.Exec(`SELECT pg_advisory_lock(7411)`).Error; err != nil {
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7411)`); err != nil {
 			return fmt.Errorf("store: migration lock: %w", err)
 		}
-		defer db.Exec(`SELECT pg_advisory_unlock(7411)`)
+		defer conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(7411)`) //nolint:errcheck // closing the session frees it too
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)`); err != nil {
+		return fmt.Errorf("store: create schema_migrations: %w", err)
 	}
 	ms, err := migrations(s.dialect)
 	if err != nil {
 		return err
 	}
+	ph := func(n int) string {
+		if s.dialect == "postgres" {
+			return fmt.Sprintf("$%d", n)
+		}
+		return "?"
+	}
 	for _, m := range ms {
-		err := db.Transaction(func(tx *gorm.DB) error {
+		err := func() error {
+			tx, err := conn.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
 			var n int64
-			if err := tx.Raw(`SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n).Error; err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = `+ph(1), m.version).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
 				return nil
 			}
-			if err := tx.Exec(m.sql).Error; err != nil {
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return err
 			}
-			return tx.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`, m.version, m.name, now()).Error
-		})
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (`+ph(1)+`, `+ph(2)+`, `+ph(3)+`)`, m.version, m.name, now()); err != nil {
+				return err
+			}
+			return tx.Commit()
+		}()
 		if err != nil {
 			return fmt.Errorf("store: migration %s: %w", m.name, err)
 		}

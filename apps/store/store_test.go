@@ -319,3 +319,29 @@ func TestNodeTable(t *testing.T) {
 		}
 	})
 }
+
+// Nodes starting together on a fresh database migrate one at a time.
+func TestConcurrentStartsMigrateOnce(t *testing.T) {
+	dsn := testutil.NewPostgres(t)
+	cfg := sysconfig.Default().Store
+	cfg.DSN = dsn
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := Open(context.Background(), cfg, nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			s.Close()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent start: %v", err)
+	}
+}
