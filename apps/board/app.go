@@ -77,8 +77,11 @@ func (s *appSup) Init(args ...etf.Term) (gen.SupervisorSpec, error) {
 		Name: "board_app_sup",
 		Children: []gen.SupervisorChildSpec{
 			{Name: "board_sup", Child: &boardSup{}, Args: args},
-			{Name: RouterName, Child: &routerStarter{}, Args: args},
-			{Name: FanoutName, Child: &fanout{}, Options: gen.ProcessOptions{MailboxSize: 8192}},
+			// One router and one fanout per node take every join and every
+			// remote event: their mailboxes are sized for bursts (a
+			// thousand clients re-joining at once), 3 MB each at most.
+			{Name: RouterName, Child: &routerStarter{}, Args: args, Options: gen.ProcessOptions{MailboxSize: 65535}},
+			{Name: FanoutName, Child: &fanout{}, Options: gen.ProcessOptions{MailboxSize: 65535}},
 		},
 		Strategy: gen.SupervisorStrategy{
 			Type: gen.SupervisorStrategyRestForOne, Intensity: 5, Period: 10,
