@@ -102,6 +102,10 @@ func NodeConfig(t testing.TB, name, dsn string, epmd int) sysconfig.Config {
 	cfg.Node.DistListen = FreeAddr(t)
 	cfg.Node.EPMDPort = epmd
 	cfg.Gateway.Listen = FreeAddr(t)
+	// Every test client comes from 127.0.0.1: the per-address caps would
+	// count them all as one client (security tests set their own).
+	cfg.Gateway.MaxConnsPerIP = cfg.Gateway.MaxConns
+	cfg.Gateway.ConnRatePerIP = 10000
 	cfg.Store.DSN = dsn
 	return cfg
 }
