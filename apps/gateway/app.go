@@ -47,7 +47,7 @@ func NewApp(cfg sysconfig.Gateway, nodeName string, log *slog.Logger, ready func
 	if ready == nil {
 		ready = func(context.Context) error { return nil }
 	}
-	log = log.With("app", "gateway", "node", nodeName)
+	log = log.With("app", "gateway") // the node field comes with the node's logger
 	set := settingsFrom(cfg, log)
 	h := newHub(set, log, ready)
 	return &App{hub: h}
