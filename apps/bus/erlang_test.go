@@ -2,7 +2,6 @@ package bus_test
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -185,25 +183,8 @@ type erlNode struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	lines  chan string
-	stderr *syncBuffer
+	stderr *testutil.SyncBuffer
 	done   chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func startErl(t *testing.T, g *testNode, mode, beams string, hidden bool) *erlNode {
@@ -211,7 +192,7 @@ func startErl(t *testing.T, g *testNode, mode, beams string, hidden bool) *erlNo
 	e := &erlNode{
 		name:   fmt.Sprintf("t%d@127.0.0.1", rand.Uint32()),
 		lines:  make(chan string, 1024),
-		stderr: &syncBuffer{},
+		stderr: &testutil.SyncBuffer{},
 		done:   make(chan struct{}),
 	}
 	// pg on the Erlang side starts before the connection, so the Go

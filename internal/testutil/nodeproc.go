@@ -70,23 +70,25 @@ type NodeProc struct {
 	Path   string // its sys.config
 	HTTP   string // host:port of its gateway
 	cmd    *exec.Cmd
-	logs   *syncBuffer
+	logs   *SyncBuffer
 	exited chan struct{}
 	code   int
 }
 
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer that several goroutines may write (a
+// process's stdout and stderr) while a test reads it.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -138,7 +140,7 @@ func StartNode(t testing.TB, cfg sysconfig.Config) *NodeProc {
 func (n *NodeProc) start() {
 	t := n.t
 	t.Helper()
-	n.logs = &syncBuffer{}
+	n.logs = &SyncBuffer{}
 	n.exited = make(chan struct{})
 	n.cmd = exec.Command(n.bin, "-config", n.Path)
 	n.cmd.Stderr = n.logs

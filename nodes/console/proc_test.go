@@ -24,26 +24,9 @@ type server struct {
 	Cfg    sysconfig.Config
 	Path   string // its sys.config, mode 0600
 	cmd    *exec.Cmd
-	logs   syncBuffer
+	logs   testutil.SyncBuffer
 	exited chan struct{}
 	code   int
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // testConfig is a node config on random ports, its own EPMD and a fresh
