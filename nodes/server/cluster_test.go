@@ -54,6 +54,15 @@ func (p *player) connect(url string) {
 	// Unacked ops are resent after the join answers.
 }
 
+func (p *player) rejoin() {
+	join := gatewaytest.Msg{"t": "join", "ref": "j", "board": p.board}
+	if p.last > 0 {
+		join["since"] = p.last
+	}
+	b, _ := json.Marshal(join)
+	_ = p.c.TrySend(websocket.MessageText, b)
+}
+
 func (p *player) send() {
 	p.sent++
 	id := fmt.Sprintf("%s-%d", p.user, p.sent)
@@ -139,6 +148,12 @@ func (p *player) pump(d time.Duration) bool {
 		case "error":
 			if m.Str("code") != "unavailable" && m.Str("code") != "rate_limited" {
 				p.t.Fatalf("%s: %v", p.user, m)
+			}
+			if m.Str("ref") == "j" {
+				// The join was refused (the board was moving): a client
+				// joins again, with since once it has joined before.
+				p.rejoin()
+				continue
 			}
 			// retried with the same id, a little later
 			if _, ok := p.pending[m.Str("ref")]; ok {
