@@ -15,13 +15,7 @@ import (
 // finding each other through the nodes table.
 func twoNodes(t *testing.T) (*testNode, *testNode) {
 	dsn := testutil.NewPostgres(t)
-	epmd := testutil.FreePort(t)
-	tweak := func(c *sysconfig.Config) {
-		c.Node.EPMDPort = epmd
-		c.Cluster.Discovery = "postgres"
-		c.Cluster.HeartbeatMs = 100
-		c.Cluster.DownAfterMs = 1000
-	}
+	tweak := clusterTweak(testutil.FreePort(t))
 	a := startNode(t, dsn, tweak)
 	b := startNode(t, dsn, tweak)
 	for _, n := range []*testNode{a, b} {
@@ -30,6 +24,17 @@ func twoNodes(t *testing.T) (*testNode, *testNode) {
 		}, "%s sees both nodes", n.name)
 	}
 	return a, b
+}
+
+// clusterTweak configures nodes that share the EPMD at epmd and find
+// each other through the nodes table, with a fast heartbeat.
+func clusterTweak(epmd int) func(*sysconfig.Config) {
+	return func(c *sysconfig.Config) {
+		c.Node.EPMDPort = epmd
+		c.Cluster.Discovery = "postgres"
+		c.Cluster.HeartbeatMs = 100
+		c.Cluster.DownAfterMs = 1000
+	}
 }
 
 // boardOwnedBy finds a board id that placement gives to owner.

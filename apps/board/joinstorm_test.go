@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tavernhq/tavern/internal/sysconfig"
 	"github.com/tavernhq/tavern/internal/testutil"
 )
 
@@ -19,13 +18,7 @@ func TestJoinStormOnTwoNodes(t *testing.T) {
 		t.Skip("reproduces an open defect under CI load; see the comment")
 	}
 	dsn := testutil.NewPostgres(t)
-	epmd := testutil.FreePort(t)
-	tweak := func(c *sysconfig.Config) {
-		c.Node.EPMDPort = epmd
-		c.Cluster.Discovery = "postgres"
-		c.Cluster.HeartbeatMs = 100
-		c.Cluster.DownAfterMs = 1000
-	}
+	tweak := clusterTweak(testutil.FreePort(t))
 	a := startNode(t, dsn, tweak)
 	b := startNode(t, dsn, tweak)
 	var clients []*client

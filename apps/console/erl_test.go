@@ -30,19 +30,7 @@ import (
 // prints: numbers, atoms and binaries as integers, lists as cons cells,
 // map pairs sorted (as erltest does for file:consult). canon is the same
 // for the terms a Go node receives.
-const canonFun = `
-C = fun C(T) when is_integer(T) -> ["i", integer_to_list(T)];
-        C(T) when is_float(T) -> <<B:64>> = <<T/float>>, ["f", integer_to_list(B)];
-        C(T) when is_atom(T) -> ["a", io_lib:write(atom_to_list(T))];
-        C(T) when is_binary(T) -> ["b", io_lib:write(binary_to_list(T))];
-        C(T) when is_tuple(T) -> ["{", lists:join(",", [C(E) || E <- tuple_to_list(T)]), "}"];
-        C(T) when is_map(T) ->
-            Ps = [lists:flatten([C(K), "=>", C(V)]) || {K, V} <- maps:to_list(T)],
-            ["#{", lists:join(",", lists:sort(Ps)), "}"];
-        C([]) -> "[]";
-        C([H | T]) -> ["[", C(H), "|", C(T), "]"]
-    end,
-P = fun(Tag, T) -> io:put_chars([Tag, " ", C(T), "\n"]) end,
+const canonFun = "\n" + erltest.CanonFun + `P = fun(Tag, T) -> io:put_chars([Tag, " ", C(T), "\n"]) end,
 `
 
 func ints[T ~byte | ~rune](xs []T) string {

@@ -46,12 +46,9 @@ type Result struct {
 	Reason string
 }
 
-// canonErl is the Erlang side of Canon. Every number, atom and binary is
-// written as integers so that nothing depends on how erl prints text;
-// floats by their IEEE 754 bits; lists as cons cells, so strings and
-// improper lists need no special case; map pairs sorted by their text.
-const canonErl = `
-C = fun C(T) when is_integer(T) -> ["i", integer_to_list(T)];
+// CanonFun binds C, an Erlang fun that renders a term the way Canon
+// renders Go terms; other tests that compare erl's terms with Go's use it.
+const CanonFun = `C = fun C(T) when is_integer(T) -> ["i", integer_to_list(T)];
         C(T) when is_float(T) -> <<B:64>> = <<T/float>>, ["f", integer_to_list(B)];
         C(T) when is_atom(T) -> ["a", io_lib:write(atom_to_list(T))];
         C(T) when is_binary(T) -> ["b", io_lib:write(binary_to_list(T))];
@@ -62,7 +59,13 @@ C = fun C(T) when is_integer(T) -> ["i", integer_to_list(T)];
         C([]) -> "[]";
         C([H | T]) -> ["[", C(H), "|", C(T), "]"]
     end,
-Ascii = fun(S) -> [if X > 126 -> $?; true -> X end || X <- lists:flatten(S)] end,
+`
+
+// canonErl is the Erlang side of Canon. Every number, atom and binary is
+// written as integers so that nothing depends on how erl prints text;
+// floats by their IEEE 754 bits; lists as cons cells, so strings and
+// improper lists need no special case; map pairs sorted by their text.
+const canonErl = "\n" + CanonFun + `Ascii = fun(S) -> [if X > 126 -> $?; true -> X end || X <- lists:flatten(S)] end,
 Run = fun(File, I) ->
         case file:consult(File) of
             {ok, Ts} -> io:put_chars([integer_to_list(I), " ok ", C(Ts), "\n"]);
