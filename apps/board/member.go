@@ -415,6 +415,10 @@ func (m *Member) actorDown(p gen.Process, ms *membership) {
 	m.locate(p, ms, &request{kind: reqLocate, board: ms.board, since: ms.lastSeq})
 }
 
+// Pending reports whether a join or an op still waits for the board's
+// answer: the session keeps its expiry timer running while it does.
+func (m *Member) Pending() bool { return len(m.reqs) > 0 }
+
 // Expire answers ops that got no answer within OpTimeout (a message lost
 // between nodes) with "unavailable": the client retries with the same id.
 func (m *Member) Expire(now time.Time) {

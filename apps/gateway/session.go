@@ -213,6 +213,9 @@ func (st *sessionState) info(process *gen.ServerProcess, message etf.Term) {
 	}
 	handled := st.member.Handle(process, message)
 	st.acking = opKey{}
+	if st.member.Pending() {
+		st.tick(process) // e.g. a quiet re-join that mends a gap
+	}
 	if isJoin {
 		st.c.setBurst(false)
 	}
@@ -332,6 +335,7 @@ func (st *sessionState) handle(process *gen.ServerProcess, in inbound) {
 			st.joins[req.Board] = false
 		}
 		st.member.Join(process, req.Board, since, ref)
+		st.tick(process) // a join lost between nodes is answered in time
 	case wire.TypeLeave:
 		st.member.Leave(process, req.Board)
 		delete(st.joins, req.Board)
@@ -480,7 +484,7 @@ func (st *sessionState) expire(process *gen.ServerProcess) {
 		st.c.Close(wire.CloseTryAgain, "ack lost; rejoin with since")
 		st.hold, st.awaiting = nil, nil
 	}
-	if len(st.opsSent) > 0 || len(st.awaiting) > 0 || st.nWaiting > 0 {
+	if len(st.opsSent) > 0 || len(st.awaiting) > 0 || st.nWaiting > 0 || (st.member != nil && st.member.Pending()) {
 		st.tick(process)
 	} else {
 		st.opsSent = nil

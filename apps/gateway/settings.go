@@ -33,10 +33,6 @@ type settings struct {
 	opTimeout        time.Duration
 }
 
-// opTimeout is how long a session waits for a board's answer to an op
-// before it answers the client "unavailable" (retry with the same id).
-const opTimeout = 10 * time.Second
-
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
 // settingsFrom converts the section; log is for the certificate reloader.
@@ -59,13 +55,16 @@ func settingsFrom(cfg sysconfig.Gateway, log *slog.Logger) *settings {
 		maxConns:         cfg.MaxConns,
 		maxConnsPerIP:    cfg.MaxConnsPerIP,
 		connRatePerIP:    cfg.ConnRatePerIP,
-		opTimeout:        opTimeout,
+		opTimeout:        ms(cfg.AnswerTimeoutMs),
 	}
 	if s.maxFrame <= 0 {
 		s.maxFrame = 65536
 	}
 	if s.outboundQueue <= 0 {
 		s.outboundQueue = 1024
+	}
+	if s.opTimeout <= 0 {
+		s.opTimeout = 10 * time.Second
 	}
 	if s.opsBurst < 1 {
 		s.opsBurst = 1

@@ -93,6 +93,10 @@ type Gateway struct {
 	// HelloTimeoutMs (hello_timeout_ms) is how long a new connection
 	// has to send its hello. Default 10000.
 	HelloTimeoutMs int
+	// AnswerTimeoutMs (answer_timeout_ms) is how long a session waits
+	// for a board's answer to a join or an op before it answers the client
+	// "unavailable" (an op is then retried with the same id). Default 10000.
+	AnswerTimeoutMs int
 	// HandshakeTimeoutMs (handshake_timeout_ms) bounds the HTTP and
 	// WebSocket handshake. Default 10000.
 	HandshakeTimeoutMs int
@@ -228,6 +232,7 @@ func Default() Config {
 			PingTimeoutMs:      30000,
 			HelloTimeoutMs:     10000,
 			HandshakeTimeoutMs: 10000,
+			AnswerTimeoutMs:    10000,
 			OutboundQueue:      1024,
 			AllowNoOrigin:      true,
 			MaxConns:           10000,

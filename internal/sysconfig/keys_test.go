@@ -131,6 +131,8 @@ var keyCases = []keyCase{
 	{"gateway", `{ping_timeout_ms, 60000}`, func(c *sysconfig.Config) { c.Gateway.PingTimeoutMs = 60000 }, nil, nil},
 	{"gateway", `{ping_timeout_ms, 5000}`, nil, []string{`2:19: gateway.ping_timeout_ms: must be greater than gateway.ping_interval_ms (10000), got 5000`}, nil},
 	{"gateway", `{hello_timeout_ms, 2000}`, func(c *sysconfig.Config) { c.Gateway.HelloTimeoutMs = 2000 }, nil, nil},
+	{"gateway", `{answer_timeout_ms, 2000}`, func(c *sysconfig.Config) { c.Gateway.AnswerTimeoutMs = 2000 }, nil, nil},
+	{"gateway", `{answer_timeout_ms, 50}`, nil, []string{`2:21: gateway.answer_timeout_ms: must be between 100 and 600000, got 50`}, nil},
 	{"gateway", `{hello_timeout_ms, 0}`, nil, []string{`2:20: gateway.hello_timeout_ms: must be between 100 and 600000, got 0`}, nil},
 	{"gateway", `{handshake_timeout_ms, 3000}`, func(c *sysconfig.Config) { c.Gateway.HandshakeTimeoutMs = 3000 }, nil, nil},
 	{"gateway", `{handshake_timeout_ms, 600001}`, nil, []string{`2:24: gateway.handshake_timeout_ms: must be between 100 and 600000, got 600001`}, nil},

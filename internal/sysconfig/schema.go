@@ -64,6 +64,8 @@ var schema = []section{
 			func(c *Config) *int { return &c.Gateway.PingTimeoutMs }),
 		intKey("hello_timeout_ms", "Time a new connection has to send its hello.",
 			func(c *Config) *int { return &c.Gateway.HelloTimeoutMs }),
+		intKey("answer_timeout_ms", "Time a join or an op waits for its board's answer before \"unavailable\".",
+			func(c *Config) *int { return &c.Gateway.AnswerTimeoutMs }),
 		intKey("handshake_timeout_ms", "Time limit of the HTTP and WebSocket handshake.",
 			func(c *Config) *int { return &c.Gateway.HandshakeTimeoutMs }),
 		intKey("outbound_queue", "Messages buffered per client before it is closed with 1013.",
