@@ -235,6 +235,18 @@ func (gs *Server) ProcessLoop(ps ProcessState, started chan<- bool) string {
 		var message etf.Term
 		var fromPid etf.Pid
 
+		// tavern patch: a callback that returned ServerStatusStop has put
+		// its reason in sp.stop before it released the loop. Take it before
+		// any other message: a random select could run more callbacks, and
+		// a third Stop found sp.stop full and blocked for ever while the
+		// loop waited for that callback (the process hung, never exited).
+		select {
+		case reason := <-sp.stop:
+			sp.behavior.Terminate(sp, reason)
+			return reason
+		default:
+		}
+
 		select {
 		case ex := <-channels.GracefulExit:
 			if sp.TrapExit() == false {
