@@ -16,6 +16,7 @@ import (
 	"github.com/tavernhq/tavern/apps/board/rules"
 	"github.com/tavernhq/tavern/apps/gateway/wire"
 	"github.com/tavernhq/tavern/apps/store"
+	"github.com/tavernhq/tavern/internal/metrics"
 )
 
 // actor is one active board: it orders the board's ops, keeps its state,
@@ -646,6 +647,7 @@ func (st *boardState) committedUpTo(process *gen.ServerProcess, m commitDone) ge
 		st.pushRing(p.frame, p.seq)
 		// Every sender's ack goes before the evs (PROTOCOL.md: on the
 		// sender's connection the ack comes before its ev).
+		metrics.Ops.Inc()
 		_ = process.Send(p.member, Ack{Board: st.id, OpID: p.opID, Seq: p.seq, Tag: p.tag})
 		frames = append(frames, p.frame)
 	}
@@ -679,10 +681,11 @@ func (st *boardState) publishAll(process *gen.ServerProcess, first int64, frames
 		return
 	}
 	packed := PackFrames(frames)
-	st.toMembers(process, etf.Pid{}, Events{Board: st.id, First: first, Frames: packed},
+	sent := st.toMembers(process, etf.Pid{}, Events{Board: st.id, First: first, Frames: packed},
 		func(ids LocalIDs) etf.Term {
 			return FanoutEvents{Members: ids, Board: st.id, First: first, Frames: packed}
 		})
+	metrics.DistEventMessages.Add(float64(sent))
 	if st.deps.Publish != nil {
 		for i, f := range frames {
 			st.deps.Publish(process, st.id, first+int64(i), f)
@@ -693,14 +696,15 @@ func (st *boardState) publishAll(process *gen.ServerProcess, first int64, frames
 // publish sends one committed event to every member: directly to those
 // on this node, and as one message per other node to its fanout process.
 func (st *boardState) publish(process *gen.ServerProcess, seq int64, frame []byte) {
-	st.toMembers(process, etf.Pid{}, Event{Board: st.id, Seq: seq, Frame: frame},
+	sent := st.toMembers(process, etf.Pid{}, Event{Board: st.id, Seq: seq, Frame: frame},
 		func(ids LocalIDs) etf.Term { return FanoutEvent{Members: ids, Board: st.id, Seq: seq, Frame: frame} })
+	metrics.DistEventMessages.Add(float64(sent))
 	if st.deps.Publish != nil {
 		st.deps.Publish(process, st.id, seq, frame)
 	}
 }
 
-func (st *boardState) toMembers(process *gen.ServerProcess, except etf.Pid, local etf.Term, remote func(LocalIDs) etf.Term) {
+func (st *boardState) toMembers(process *gen.ServerProcess, except etf.Pid, local etf.Term, remote func(LocalIDs) etf.Term) int {
 	self := etf.Atom(process.NodeName())
 	var byNode map[etf.Atom][]etf.Pid
 	for pid := range st.members {
@@ -721,6 +725,7 @@ func (st *boardState) toMembers(process *gen.ServerProcess, except etf.Pid, loca
 	for node, pids := range byNode {
 		_ = process.Send(gen.ProcessID{Name: FanoutName, Node: string(node)}, remote(ToLocalIDs(pids)))
 	}
+	return len(byNode)
 }
 
 // abandon answers every op not yet durable with "unavailable" and forgets

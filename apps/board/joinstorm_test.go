@@ -11,12 +11,6 @@ import (
 // Many clients on two nodes join at once while the cluster forms and the
 // boards settle on their owners: every join is answered.
 func TestJoinStormOnTwoNodes(t *testing.T) {
-	if testutil.InCI() {
-		// Open defect (issue 4): under the full suite's load a few joins
-		// are never answered while two nodes form; it passes alone. Kept
-		// as the reproduction: go test -race -run JoinStorm ./apps/board
-		t.Skip("reproduces an open defect under CI load; see the comment")
-	}
 	dsn := testutil.NewPostgres(t)
 	tweak := clusterTweak(testutil.FreePort(t))
 	a := startNode(t, dsn, tweak)

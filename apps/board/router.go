@@ -6,6 +6,8 @@ import (
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 	"github.com/ergo-services/ergo/lib"
+
+	"github.com/tavernhq/tavern/internal/metrics"
 )
 
 // router is the node's directory of active boards. It is the only process
@@ -82,6 +84,7 @@ func (r *router) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.Se
 			return gen.ServerStatusOK
 		}
 		delete(st.byPid, m.Pid)
+		metrics.BoardsActive.Dec()
 		if st.active[id] == m.Pid {
 			delete(st.active, id)
 		}
@@ -198,6 +201,7 @@ func (st *routerState) track(process *gen.ServerProcess, id string, pid etf.Pid)
 	st.active[id] = pid
 	st.byPid[pid] = id
 	process.MonitorProcess(pid)
+	metrics.BoardsActive.Inc()
 }
 
 // register comes from every board's Init: from boards the router started
@@ -226,6 +230,7 @@ func (st *routerState) register(process *gen.ServerProcess, m register) {
 }
 
 func (st *routerState) crashed(id string) {
+	metrics.BoardRestarts.Inc()
 	cfg := st.deps.Config
 	window := time.Duration(cfg.RestartWindowMs) * time.Millisecond
 	now := time.Now()

@@ -351,13 +351,6 @@ func TestConfigValidate(t *testing.T) {
 // TestScopeRestart: a crashed scope server restarts with the bus server
 // after it (rest_for_one); both find their peers again.
 func TestScopeRestart(t *testing.T) {
-	if testutil.InCI() {
-		// Open defect: under the full suite's load on 2 cores the bus
-		// server sometimes is not restarted after its scope (rest_for_one
-		// waits on an exit that never comes), 2 CI-like runs in 4. It passes
-		// alone every time; run it with `go test -run TestScopeRestart`.
-		t.Skip("flaky under CI load; see the comment")
-	}
 	ns := cluster(t, 2)
 	a, b := ns[0], ns[1]
 	b1 := b.spawn(64)

@@ -3,14 +3,19 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	ptest "github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/tavernhq/tavern/apps/board"
 	"github.com/tavernhq/tavern/apps/gateway"
 	"github.com/tavernhq/tavern/apps/gateway/gatewaytest"
+	"github.com/tavernhq/tavern/internal/metrics"
 	"github.com/tavernhq/tavern/internal/testutil"
 )
 
@@ -155,5 +160,37 @@ func TestAPIWithoutGateway(t *testing.T) {
 	n.Stop()
 	if err := gateway.Notice(probe, "x"); !errors.Is(err, gateway.ErrNotRunning) {
 		t.Fatalf("notice on a stopped node: %v", err)
+	}
+}
+
+// The board metrics of /metrics move with the work: ops acknowledged,
+// commit batches, boards active, board restarts. (Counters are shared by
+// every node of the test binary: the test reads differences.)
+func TestMetricsCountBoardWork(t *testing.T) {
+	n := start(t, nil)
+	ops, batches, restarts := ptest.ToFloat64(metrics.Ops), ptest.ToFloat64(metrics.CommitBatches.WithLabelValues("ok")), ptest.ToFloat64(metrics.BoardRestarts)
+	b := newBoard()
+	c := joined(t, n, "alice", b)
+	if v := ptest.ToFloat64(metrics.BoardsActive); v < 1 {
+		t.Fatalf("tavern_boards_active with a board joined: %v", v)
+	}
+	for i := range 3 {
+		c.Apply(b, chat(fmt.Sprint("m", i)))
+	}
+	if d := ptest.ToFloat64(metrics.Ops) - ops; d < 3 {
+		t.Fatalf("tavern_ops_total grew by %v after 3 acks", d)
+	}
+	if d := ptest.ToFloat64(metrics.CommitBatches.WithLabelValues("ok")) - batches; d < 1 {
+		t.Fatalf("tavern_commit_batches_total{outcome=ok} grew by %v", d)
+	}
+	if ok, err := board.Crash(n.Probe(), b); !ok || err != nil {
+		t.Fatalf("crash: %v %v", ok, err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool { return ptest.ToFloat64(metrics.BoardRestarts) > restarts }, "tavern_board_restarts_total did not grow after a crash")
+	_, body := n.Get("/metrics")
+	for _, want := range []string{"tavern_ops_total ", "tavern_boards_active ", "tavern_board_restarts_total ", `tavern_commit_batches_total{outcome="ok"}`, "tavern_dist_event_messages_total "} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("/metrics lacks %q", want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/tavernhq/tavern/internal/metrics"
 	"github.com/tavernhq/tavern/internal/sysconfig"
 )
 
@@ -217,6 +218,9 @@ func (w *writer) finish(batch []*Commit, fenced map[*Commit]bool, err error) {
 	w.batches.Add(1)
 	if err != nil {
 		w.failed.Add(1)
+		metrics.CommitBatches.WithLabelValues("failed").Inc()
+	} else {
+		metrics.CommitBatches.WithLabelValues("ok").Inc()
 	}
 	for _, c := range batch {
 		if err == nil && !fenced[c] {

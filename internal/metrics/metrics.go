@@ -43,6 +43,11 @@ var (
 	// BoardRestarts counts board actors that crashed and were restarted.
 	BoardRestarts = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "tavern_board_restarts_total", Help: "Board actors that crashed and were restarted."})
+	// DistEventMessages counts the distribution messages that carry board
+	// events to other nodes: one per commit and per other node with
+	// members, whatever their number there (the fanout of DESIGN.md).
+	DistEventMessages = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tavern_dist_event_messages_total", Help: "Messages carrying board events sent to other nodes (one per commit per node with members)."})
 	// CommitBatches counts group-commit transactions, by outcome.
 	CommitBatches = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tavern_commit_batches_total", Help: "Group-commit transactions, by outcome."}, []string{"outcome"})
@@ -52,6 +57,6 @@ func init() {
 	Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		Connections, ConnectionsRefused, ConnectionsDropped, Closes, BoardsActive, Ops, AckLatency, Errors, BoardRestarts, CommitBatches,
+		Connections, ConnectionsRefused, ConnectionsDropped, Closes, BoardsActive, Ops, AckLatency, Errors, BoardRestarts, CommitBatches, DistEventMessages,
 	)
 }
