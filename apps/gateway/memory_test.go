@@ -126,6 +126,9 @@ func hello2(t *testing.T, url, user, b string) *gatewaytest.Client {
 
 // runMemNode runs a node for TestIdleMemory until stdin closes.
 func runMemNode(dir string) {
+	if os.Getenv("TAVERN_MEM_PROFILE") != "" {
+		runtime.MemProfileRate = 1 // every allocation, for an exact diff
+	}
 	cfg := sysconfig.Default()
 	cfg.Gateway.Listen = "127.0.0.1:0"
 	cfg.Gateway.MaxConnsPerIP = 10000

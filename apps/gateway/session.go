@@ -366,16 +366,15 @@ func (st *sessionState) handle(process *gen.ServerProcess, in inbound) {
 
 // sendOp hands an op to Member, noting it to match its ack.
 func (st *sessionState) sendOp(process *gen.ServerProcess, req *wire.Request, at time.Time) {
-	joined := st.member.Joined(req.Board)
+	if st.member.Joined(req.Board) {
+		// Noted first: Member may answer it with an error at once (OpFailed).
+		if st.opsSent == nil {
+			st.opsSent = make(map[opKey]opSent)
+		}
+		st.opsSent[opKey{req.Board, req.ID}] = opSent{at: at, sent: time.Now()}
+		st.tick(process)
+	}
 	st.member.Op(process, req.Board, req.ID, req.Op, req.ReplyRef())
-	if !joined {
-		return // answered already
-	}
-	if st.opsSent == nil {
-		st.opsSent = make(map[opKey]opSent)
-	}
-	st.opsSent[opKey{req.Board, req.ID}] = opSent{at: at, sent: time.Now()}
-	st.tick(process)
 }
 
 // flushWaiting sends the ops waiting for board b; Member answers them if
@@ -577,6 +576,21 @@ func (o sessionOut) release() bool {
 }
 
 func (o sessionOut) Close(code int, reason string) { o.st.c.Close(code, reason) }
+
+// OpFailed: the op was answered with an error, so no ack will come. Its
+// ev may have come already (the op became durable, the answer was lost
+// with a crashed actor) and started a hold: that hold ends now.
+func (o sessionOut) OpFailed(boardID, opID string) {
+	st := o.st
+	k := opKey{boardID, opID}
+	delete(st.opsSent, k)
+	if _, ok := st.awaiting[k]; ok {
+		delete(st.awaiting, k)
+		if len(st.awaiting) == 0 && !o.release() {
+			st.c.Close(wire.CloseTryAgain, "client too slow")
+		}
+	}
+}
 
 var evPrefix = []byte(`{"t":"ev","board":"`)
 

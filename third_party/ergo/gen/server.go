@@ -215,7 +215,10 @@ func (gs *Server) ProcessLoop(ps ProcessState, started chan<- bool) string {
 	channels := ps.ProcessChannels()
 	sp.mailbox = channels.Mailbox
 	sp.original = channels.Mailbox
-	sp.deferred = make(chan ProcessMailboxMessage, cap(channels.Mailbox))
+	// tavern patch: the deferred box is made when a callback first waits
+	// for a Call's reply; most servers never do, and it was as large as
+	// the mailbox (about 6 KB per 128 slots, per process).
+	sp.deferred = nil
 	sp.currentFunction = "Server:loop"
 	sp.stop = make(chan string, 2)
 
@@ -411,6 +414,9 @@ func (sp *ServerProcess) waitCallbackOrDeferr(message interface{}) {
 		// already waiting for reply. deferr this message
 		deferred := ProcessMailboxMessage{
 			Message: message,
+		}
+		if sp.deferred == nil {
+			sp.deferred = make(chan ProcessMailboxMessage, cap(sp.original))
 		}
 		select {
 		case sp.deferred <- deferred:

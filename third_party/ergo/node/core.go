@@ -299,6 +299,22 @@ func (c *core) deleteAlias(owner *process, alias etf.Alias) error {
 	return lib.ErrAliasUnknown
 }
 
+// exitboxSize: tavern patch. The exit box was as large as the mailbox for
+// every process (about 6 KB per 128 slots). Supervisors and applications
+// trap the exits of all their children and keep that size; any other
+// process is killed by its first exit signal unless it traps exits, so a
+// few slots do (a full box refuses the signal with ErrProcessBusy).
+func exitboxSize(behavior gen.ProcessBehavior, mailboxSize int) int {
+	switch behavior.(type) {
+	case gen.SupervisorBehavior, gen.ApplicationBehavior:
+		return mailboxSize
+	}
+	if mailboxSize > 16 {
+		return 16
+	}
+	return mailboxSize
+}
+
 func (c *core) newProcess(name string, behavior gen.ProcessBehavior, opts processOptions) (*process, error) {
 
 	var processContext context.Context
@@ -349,7 +365,7 @@ func (c *core) newProcess(name string, behavior gen.ProcessBehavior, opts proces
 		groupLeader: opts.GroupLeader,
 
 		mailBox:      make(chan gen.ProcessMailboxMessage, mailboxSize),
-		gracefulExit: make(chan gen.ProcessGracefulExitRequest, mailboxSize),
+		gracefulExit: make(chan gen.ProcessGracefulExitRequest, exitboxSize(behavior, mailboxSize)),
 		direct:       make(chan gen.ProcessDirectMessage, directboxSize),
 
 		context: processContext,
