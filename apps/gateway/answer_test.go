@@ -23,21 +23,8 @@ func TestUnansweredJoinIsAnsweredInTime(t *testing.T) {
 	n := gatewaytest.Start(t, gatewaytest.Options{DSN: dsn, Tweak: func(c *sysconfig.Config) {
 		c.Gateway.AnswerTimeoutMs = 500
 	}})
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ctx := context.Background()
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
 	b := newBoard()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO boards (id, seq, epoch, snapshot_seq, created_at, updated_at) VALUES ($1, 0, 1, 0, now(), now())`, b); err != nil {
-		t.Fatal(err)
-	}
+	tx := lockingTx(t, dsn, `INSERT INTO boards (id, seq, epoch, snapshot_seq, created_at, updated_at) VALUES ($1, 0, 1, 0, now(), now())`, b)
 
 	c := hello(t, n, "alice")
 	c.Send(msg{"t": "join", "board": b, "ref": "j1"})
@@ -69,21 +56,8 @@ func TestEvOfAnOpAnsweredUnavailableIsNotHeld(t *testing.T) {
 	}})
 	b := newBoard()
 	c := joined(t, n, "alice", b)
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ctx := context.Background()
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
 	// The group commit waits behind this lock: the ops stay in flight.
-	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM boards WHERE id = $1 FOR UPDATE`, b); err != nil {
-		t.Fatal(err)
-	}
+	tx := lockingTx(t, dsn, `SELECT 1 FROM boards WHERE id = $1 FOR UPDATE`, b)
 	const ops = 5
 	for i := range ops {
 		c.Send(msg{"t": "op", "ref": fmt.Sprint("r", i), "board": b, "id": fmt.Sprint("o", i), "op": chat("x")})
@@ -120,4 +94,25 @@ func TestEvOfAnOpAnsweredUnavailableIsNotHeld(t *testing.T) {
 			t.Fatalf("retry of o%d: %v", i, m)
 		}
 	}
+}
+
+// lockingTx opens a transaction on dsn that runs query (which takes row
+// locks) and stays open until the caller ends it or the test ends.
+func lockingTx(t *testing.T, dsn, query string, args ...any) *sql.Tx {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ctx := context.Background()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback() })
+	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+		t.Fatal(err)
+	}
+	return tx
 }
