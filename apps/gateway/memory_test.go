@@ -34,7 +34,7 @@ const memNodeEnv = "TAVERN_GATEWAY_MEMNODE"
 // idleBudget is the most memory an idle client (hello said, one board
 // joined) may cost the node: its session process, its connection's
 // buffers and goroutines.
-const idleBudget = 72 << 10
+const idleBudget = 60 << 10
 
 // TestIdleMemory measures, in a node of its own process, what an idle
 // client costs: heap and stacks in use after a GC, before and after 400

@@ -79,9 +79,9 @@ type ServerProcess struct {
 	counter         uint64 // total number of processed messages from mailBox
 	currentFunction string
 
-	mailbox  <-chan ProcessMailboxMessage
-	original <-chan ProcessMailboxMessage
-	deferred chan ProcessMailboxMessage
+	mailbox  <-chan *ProcessMailboxMessage
+	original <-chan *ProcessMailboxMessage
+	deferred chan *ProcessMailboxMessage
 
 	waitReply         *etf.Ref
 	callbackWaitReply chan *etf.Ref
@@ -412,11 +412,11 @@ func (gs *Server) ProcessLoop(ps ProcessState, started chan<- bool) string {
 func (sp *ServerProcess) waitCallbackOrDeferr(message interface{}) {
 	if sp.waitReply != nil {
 		// already waiting for reply. deferr this message
-		deferred := ProcessMailboxMessage{
+		deferred := &ProcessMailboxMessage{
 			Message: message,
 		}
 		if sp.deferred == nil {
-			sp.deferred = make(chan ProcessMailboxMessage, cap(sp.original))
+			sp.deferred = make(chan *ProcessMailboxMessage, cap(sp.original))
 		}
 		select {
 		case sp.deferred <- deferred:

@@ -259,7 +259,9 @@ type RemoteSpawnOptions struct {
 
 // ProcessChannels
 type ProcessChannels struct {
-	Mailbox      <-chan ProcessMailboxMessage
+	// tavern patch: pointers, so that a mailbox's buffer costs 8 bytes a
+	// slot, not 48: it is allocated whole when the process starts.
+	Mailbox      <-chan *ProcessMailboxMessage
 	Direct       <-chan ProcessDirectMessage
 	GracefulExit <-chan ProcessGracefulExitRequest
 }

@@ -364,7 +364,7 @@ func (c *core) newProcess(name string, behavior gen.ProcessBehavior, opts proces
 		parent:      opts.parent,
 		groupLeader: opts.GroupLeader,
 
-		mailBox:      make(chan gen.ProcessMailboxMessage, mailboxSize),
+		mailBox:      make(chan *gen.ProcessMailboxMessage, mailboxSize),
 		gracefulExit: make(chan gen.ProcessGracefulExitRequest, exitboxSize(behavior, mailboxSize)),
 		direct:       make(chan gen.ProcessDirectMessage, directboxSize),
 
@@ -775,7 +775,7 @@ func (c *core) RouteSend(from etf.Pid, to etf.Pid, message etf.Term) error {
 		}
 		lib.Log("[%s] CORE route message by pid (local) %s", c.nodename, to)
 		select {
-		case p.mailBox <- gen.ProcessMailboxMessage{From: from, Message: message}:
+		case p.mailBox <- &gen.ProcessMailboxMessage{From: from, Message: message}:
 		default:
 			c.mutexNames.RLock()
 			pid, found := c.names[p.fallback.Name]

@@ -37,7 +37,7 @@ type process struct {
 	groupLeader gen.Process
 	aliases     []etf.Alias
 
-	mailBox      chan gen.ProcessMailboxMessage
+	mailBox      chan *gen.ProcessMailboxMessage
 	gracefulExit chan gen.ProcessGracefulExitRequest
 	direct       chan gen.ProcessDirectMessage
 
