@@ -31,6 +31,8 @@ type player struct {
 	pending map[string]time.Time
 	sent    int
 	joined  bool
+	// resentAt: the last resendStale.
+	resentAt time.Time
 }
 
 func newPlayer(t *testing.T, user, board string) *player {
@@ -98,6 +100,27 @@ func (p *player) stalled() bool {
 		}
 	}
 	return false
+}
+
+func (p *player) maxAcked() int64 {
+	var m int64
+	for _, s := range p.acked {
+		m = max(m, s)
+	}
+	return m
+}
+
+// resendStale sends again, at most once a second, the ops unanswered
+// for a second; unlike resendPending it keeps their send times, so that
+// stalled still sees a hung node (whose socket takes writes).
+func (p *player) resendStale() {
+	if len(p.pending) == 0 || time.Since(p.resentAt) < time.Second || time.Since(oldest(p.pending)) < time.Second {
+		return
+	}
+	p.resentAt = time.Now()
+	for id := range p.pending {
+		p.trySend(id)
+	}
 }
 
 func (p *player) resendPending() {
@@ -240,9 +263,10 @@ func failover(t *testing.T, fault func(owner *testutil.NodeProc)) time.Duration 
 		}
 	}
 	play(200)
-	// Drain: every op acknowledged, every ev seen by both.
+	// Drain: every op acknowledged, every ev seen by both (an ev follows
+	// its ack: both must reach the highest acked seq).
 	deadline := time.Now().Add(20 * time.Second)
-	for len(onA.pending)+len(onB.pending) > 0 || onA.last != onB.last {
+	for len(onA.pending)+len(onB.pending) > 0 || onA.last != onB.last || onA.last < max(onA.maxAcked(), onB.maxAcked()) {
 		if time.Now().After(deadline) {
 			t.Fatalf("not settled: pending %d/%d, last %d/%d", len(onA.pending), len(onB.pending), onA.last, onB.last)
 		}
@@ -251,9 +275,7 @@ func failover(t *testing.T, fault func(owner *testutil.NodeProc)) time.Duration 
 				p.connect(b.WS())
 			}
 			p.retryRefused()
-			if len(p.pending) > 0 && time.Since(oldest(p.pending)) > time.Second {
-				p.resendPending()
-			}
+			p.resendStale()
 		}
 	}
 	// Same history for both, equal to the database, every ack once.
