@@ -32,6 +32,7 @@ type (
 	loadNow    struct{}
 	commitDone struct {
 		Epoch int64
+		Gen   uint64 // the board's commitGen when it was submitted
 		Last  int64
 		Err   error
 	}
@@ -86,7 +87,9 @@ type boardState struct {
 
 	pending     []pendingOp // assigned, not yet committed, in seq order
 	unsubmitted []store.Op  // assigned, not yet handed to the writer
-	inFlight    bool        // one commit of this board at a time
+	inFlight    int         // commits handed to the writer, not yet answered
+	commitGen   uint64      // bumped when in-flight commits are given up
+
 	snapSeq     int64       // seq of the last stored snapshot
 	snapDue     *store.Snapshot
 	snapCache   []byte // encoded durable snapshot at snapCacheSeq
@@ -559,11 +562,16 @@ func (st *boardState) accept(process *gen.ServerProcess, m Op, dop *rules.Op, re
 	st.submit(process)
 }
 
-// submit hands the waiting ops to the writer, one commit in flight at a
-// time: while one is written the next gathers, so a busy board commits
-// many ops per transaction.
+// maxCommitsInFlight: a board hands its next commit to the writer while
+// the previous one is written (the writer keeps a board's commits in
+// order, and one that cannot follow a failed one is fenced), so an op
+// waits for one transaction, not for the end of the one before it too;
+// beyond that, ops gather and a busy board commits many per transaction.
+const maxCommitsInFlight = 2
+
+// submit hands the waiting ops to the writer.
 func (st *boardState) submit(process *gen.ServerProcess) {
-	if st.inFlight || (len(st.unsubmitted) == 0 && st.snapDue == nil) {
+	if st.inFlight >= maxCommitsInFlight || (len(st.unsubmitted) == 0 && st.snapDue == nil) {
 		return
 	}
 	ops := st.unsubmitted
@@ -571,13 +579,13 @@ func (st *boardState) submit(process *gen.ServerProcess) {
 	if len(ops) > 0 {
 		last = ops[len(ops)-1].Seq
 	}
-	epoch := st.epoch
+	epoch, gen := st.epoch, st.commitGen
 	self := process.Self()
 	c := &store.Commit{BoardID: st.id, Epoch: epoch, Ops: ops, Snapshot: st.snapDue}
-	c.Done = func(err error) { notify(process, self, commitDone{Epoch: epoch, Last: last, Err: err}) }
+	c.Done = func(err error) { notify(process, self, commitDone{Epoch: epoch, Gen: gen, Last: last, Err: err}) }
 	switch err := st.deps.Store.Submit(c); {
 	case err == nil:
-		st.inFlight = true
+		st.inFlight++
 		st.unsubmitted = nil
 		st.snapDue = nil
 	case errors.Is(err, store.ErrBusy):
@@ -608,10 +616,12 @@ func notify(process gen.Process, to etf.Pid, msg etf.Term) {
 }
 
 func (st *boardState) committedUpTo(process *gen.ServerProcess, m commitDone) gen.ServerStatus {
-	if m.Epoch != st.epoch {
-		return gen.ServerStatusOK // from before a reload
+	if m.Epoch != st.epoch || m.Gen != st.commitGen {
+		// From before a reload, or after a commit of this board failed
+		// (those that followed it cannot have been written).
+		return gen.ServerStatusOK
 	}
-	st.inFlight = false
+	st.inFlight--
 	switch {
 	case m.Err == nil:
 	case errors.Is(m.Err, store.ErrFenced):
@@ -667,7 +677,7 @@ func (st *boardState) committedUpTo(process *gen.ServerProcess, m commitDone) ge
 
 // settled: nothing is on its way to the database.
 func (st *boardState) settled() bool {
-	return !st.inFlight && len(st.unsubmitted) == 0 && st.snapDue == nil
+	return st.inFlight == 0 && len(st.unsubmitted) == 0 && st.snapDue == nil
 }
 
 // publishAll sends the events of one commit to every member: one message
@@ -742,12 +752,14 @@ func (st *boardState) abandon(process *gen.ServerProcess, why string) {
 	st.pending = nil
 	st.unsubmitted = nil
 	st.snapDue = nil
+	st.inFlight = 0
+	st.commitGen++
 	st.seq = st.committed
 	st.spec = st.durable.Clone()
 }
 
 func (st *boardState) idle() bool {
-	return len(st.members) == 0 && len(st.pending) == 0 && !st.inFlight && len(st.unsubmitted) == 0 && len(st.waiting) == 0
+	return len(st.members) == 0 && len(st.pending) == 0 && st.inFlight == 0 && len(st.unsubmitted) == 0 && len(st.waiting) == 0
 }
 
 func (st *boardState) armIdle(process *gen.ServerProcess) {
