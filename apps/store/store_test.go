@@ -229,7 +229,7 @@ func TestDatabaseDownThenBack(t *testing.T) {
 	dsn := testutil.NewPostgres(t)
 	u, _ := url.Parse(dsn)
 	proxy := testutil.NewProxy(t, u.Host)
-	u.Host = proxy.Addr
+	u.Host = proxy.Addr()
 	ctx := context.Background()
 	s := openStore(t, u.String())
 	if _, err := s.Activate(ctx, "db"); err != nil {
@@ -238,11 +238,11 @@ func TestDatabaseDownThenBack(t *testing.T) {
 	if err := commit(t, s, &Commit{BoardID: "db", Epoch: 1, Ops: ops(1, 1, "u")}); err != nil {
 		t.Fatal(err)
 	}
-	proxy.Cut()
+	proxy.SetDown(true)
 	if err := commit(t, s, &Commit{BoardID: "db", Epoch: 1, Ops: ops(2, 2, "u")}); err == nil || errors.Is(err, ErrFenced) {
 		t.Fatalf("commit with the database down: %v", err)
 	}
-	proxy.Restore()
+	proxy.SetDown(false)
 	testutil.Eventually(t, 20*time.Second, func() bool {
 		return commit(t, s, &Commit{BoardID: "db", Epoch: 1, Ops: ops(2, 2, "u")}) == nil
 	}, "store recovers after the database is back")

@@ -17,6 +17,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
 	"github.com/tavernhq/tavern/internal/sysconfig"
+	"github.com/tavernhq/tavern/internal/tcpproxy"
 	"github.com/tavernhq/tavern/tools/internal/procs"
 )
 
@@ -25,7 +26,7 @@ import (
 type cluster struct {
 	nodes   []*procs.Node
 	dsn     string // the database, directly
-	proxy   *proxy
+	proxy   *tcpproxy.Proxy
 	console string // tavern-console binary, "" if there is none
 	dir     string
 }
@@ -46,7 +47,7 @@ func newCluster(ctx context.Context, o clusterOptions) (*cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dsn: %w", err)
 	}
-	px, err := newProxy(u.Host)
+	px, err := tcpproxy.New(u.Host)
 	if err != nil {
 		return nil, err
 	}

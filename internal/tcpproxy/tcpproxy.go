@@ -1,4 +1,7 @@
-package main
+// Package tcpproxy forwards TCP connections to a target and can cut them:
+// tests and the chaos tool use it to play a database (or a peer) that goes
+// away and comes back.
+package tcpproxy
 
 import (
 	"io"
@@ -6,10 +9,10 @@ import (
 	"sync"
 )
 
-// proxy forwards TCP connections to a target (the database) and can cut
-// them: down, it closes every connection and refuses new ones, as a
-// database that is restarting or unreachable does.
-type proxy struct {
+// Proxy forwards TCP connections to a target and can cut them: down, it
+// closes every connection and refuses new ones, as a database that is
+// restarting or unreachable does.
+type Proxy struct {
 	ln     net.Listener
 	target string
 
@@ -19,21 +22,22 @@ type proxy struct {
 	wg    sync.WaitGroup
 }
 
-func newProxy(target string) (*proxy, error) {
+// New listens on a loopback port and forwards to target until Close.
+func New(target string) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
 	p.wg.Add(1)
 	go p.serve()
 	return p, nil
 }
 
 // Addr is where clients connect.
-func (p *proxy) Addr() string { return p.ln.Addr().String() }
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
-func (p *proxy) serve() {
+func (p *Proxy) serve() {
 	defer p.wg.Done()
 	for {
 		c, err := p.ln.Accept()
@@ -53,7 +57,7 @@ func (p *proxy) serve() {
 	}
 }
 
-func (p *proxy) pipe(c net.Conn) {
+func (p *Proxy) pipe(c net.Conn) {
 	defer p.wg.Done()
 	u, err := net.Dial("tcp", p.target)
 	if err != nil {
@@ -78,7 +82,7 @@ func (p *proxy) pipe(c net.Conn) {
 	<-done
 }
 
-func (p *proxy) drop(c net.Conn) {
+func (p *Proxy) drop(c net.Conn) {
 	c.Close()
 	p.mu.Lock()
 	delete(p.conns, c)
@@ -87,7 +91,7 @@ func (p *proxy) drop(c net.Conn) {
 
 // SetDown cuts every connection and refuses new ones (true), or accepts
 // again (false).
-func (p *proxy) SetDown(down bool) {
+func (p *Proxy) SetDown(down bool) {
 	p.mu.Lock()
 	p.down = down
 	var cut []net.Conn
@@ -103,7 +107,7 @@ func (p *proxy) SetDown(down bool) {
 }
 
 // Close stops the proxy and cuts every connection.
-func (p *proxy) Close() {
+func (p *Proxy) Close() {
 	p.ln.Close()
 	p.SetDown(true)
 	p.wg.Wait()
