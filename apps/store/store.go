@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,7 +80,7 @@ func Open(ctx context.Context, cfg sysconfig.Store, log *slog.Logger) (*Store, e
 		db, err = gorm.Open(sqlite.Open(dsn), gcfg)
 	case strings.HasPrefix(cfg.DSN, "postgres://"), strings.HasPrefix(cfg.DSN, "postgresql://"):
 		dialect = "postgres"
-		db, err = gorm.Open(postgres.Open(cfg.DSN), gcfg)
+		db, err = gorm.Open(postgres.Open(withIdleTxTimeout(cfg.DSN)), gcfg)
 	default:
 		return nil, ErrBadDSN
 	}
@@ -117,6 +118,30 @@ func Open(ctx context.Context, cfg sysconfig.Store, log *slog.Logger) (*Store, e
 		s.writers = append(s.writers, newWriter(s, cfg))
 	}
 	return s, nil
+}
+
+// idleTxTimeout ends, on the server, a transaction whose client stopped
+// in the middle of it (a node frozen by SIGSTOP, a machine that hangs): it
+// would hold its boards' row locks, and no other node could take those
+// boards over, for as long as the client stays frozen. Tavern's own
+// transactions never wait on their client that long.
+const idleTxTimeout = "3000"
+
+// withIdleTxTimeout adds idle_in_transaction_session_timeout to a
+// postgres:// DSN (pgx passes unknown parameters to the server as run-time
+// settings), unless the DSN sets it already.
+func withIdleTxTimeout(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn // pgx reports the malformed DSN
+	}
+	q := u.Query()
+	if q.Has("idle_in_transaction_session_timeout") {
+		return dsn
+	}
+	q.Set("idle_in_transaction_session_timeout", idleTxTimeout)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // Dialect names the database kind: "postgres" or "sqlite".

@@ -345,3 +345,51 @@ func TestConcurrentStartsMigrateOnce(t *testing.T) {
 		t.Fatalf("concurrent start: %v", err)
 	}
 }
+
+// A transaction whose client froze in the middle of it (a SIGSTOPped
+// node) is ended by the server after idleTxTimeout: the board's row lock
+// goes with it, and another activation takes the board over instead of
+// waiting for as long as the client stays frozen.
+func TestFrozenTransactionReleasesItsBoard(t *testing.T) {
+	dsn := testutil.NewPostgres(t)
+	frozen := openStore(t, dsn)
+	ctx := context.Background()
+	if _, err := frozen.Activate(ctx, "f"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := frozen.sqlDB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "UPDATE boards SET seq = seq WHERE id = 'f'"); err != nil {
+		t.Fatal(err)
+	}
+	// The client says nothing more. Without the timeout this waits until
+	// its context ends.
+	other := openStore(t, dsn)
+	actx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	a, err := other.Activate(actx, "f")
+	if err != nil {
+		t.Fatalf("activation behind a frozen transaction: %v", err)
+	}
+	if a.Epoch != 2 {
+		t.Fatalf("epoch after the takeover: %d", a.Epoch)
+	}
+}
+
+func TestIdleTxTimeoutInDSN(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://u@h:5432/db":                                     "postgres://u@h:5432/db?idle_in_transaction_session_timeout=" + idleTxTimeout,
+		"postgres://u@h/db?sslmode=disable":                          "postgres://u@h/db?idle_in_transaction_session_timeout=" + idleTxTimeout + "&sslmode=disable",
+		"postgres://u@h/db?idle_in_transaction_session_timeout=9000": "postgres://u@h/db?idle_in_transaction_session_timeout=9000",
+	} {
+		if got := withIdleTxTimeout(in); got != want {
+			t.Errorf("withIdleTxTimeout(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
