@@ -313,7 +313,8 @@ func (c *client) onEvent(f *Frame, now time.Time) {
 		seg := &b.segs[len(b.segs)-1]
 		seg.Events = append(seg.Events, Event{Seq: f.Seq, User: f.User, ID: f.ID})
 	}
-	c.mu.Unlock()
+	// Counted before c.mu is released: once b.last shows this ev, Settle
+	// may end the phase, and the delivery must be in its figures.
 	if phase, sent, ok := ParseStamp(f.Op); ok {
 		d := now.Sub(time.Unix(0, sent))
 		c.sh.mu.Lock()
@@ -324,6 +325,7 @@ func (c *client) onEvent(f *Frame, now time.Time) {
 		c.sh.secDelivN++
 		c.sh.mu.Unlock()
 	}
+	c.mu.Unlock()
 	c.r.noteSeq()
 }
 
