@@ -89,8 +89,7 @@ type boardState struct {
 	unsubmitted []store.Op  // assigned, not yet handed to the writer
 	inFlight    int         // commits handed to the writer, not yet answered
 	commitGen   uint64      // bumped when in-flight commits are given up
-
-	snapSeq     int64 // seq of the last stored snapshot
+	snapSeq     int64       // seq of the last stored snapshot
 	snapDue     *store.Snapshot
 	snapCache   []byte // encoded durable snapshot at snapCacheSeq
 	snapCacheAt int64
