@@ -1175,6 +1175,8 @@ func (n *network) listen(ctx context.Context, hostname string, options Listener,
 					// There must be another goroutine which already created and registered
 					// connection to this node.
 					// Close this connection and use the already registered connection
+					// tavern patch: end the goroutines Init started for it too.
+					options.Proto.Terminate(connection)
 					c.Close()
 					continue
 				}
@@ -1304,6 +1306,8 @@ func (n *network) connect(node string) (ConnectionInterface, error) {
 		// There must be another goroutine which already created and registered
 		// connection to this node.
 		// Close this connection and use the already registered one
+		// tavern patch: end the goroutines Init started for it too.
+		proto.Terminate(connection)
 		c.Close()
 		if err == lib.ErrTaken {
 			return registered, nil
