@@ -19,6 +19,9 @@ type router struct {
 	gen.Server
 }
 
+// InlineCallbacks: the router never Calls: its callbacks run on its loop goroutine (third_party/ergo patch).
+func (*router) InlineCallbacks() bool { return true }
+
 type routerState struct {
 	deps    *Deps
 	sup     gen.Process

@@ -86,7 +86,25 @@ type ServerProcess struct {
 	waitReply         *etf.Ref
 	callbackWaitReply chan *etf.Ref
 	stop              chan string
+
+	// tavern patch: inline is set for a behavior that implements
+	// InlineCallbacks: its callbacks run on the loop's own goroutine.
+	inline bool
 }
+
+// InlineCallbacks is implemented by a ServerBehavior whose callbacks never
+// make a Call (tavern patch). The loop then runs each callback itself
+// instead of starting a goroutine for it and waiting for that goroutine
+// to finish: a goroutine, two switches and a channel handoff less per
+// message. A Call from such a callback fails with ErrInlineCall (nobody
+// would read its reply).
+type InlineCallbacks interface {
+	InlineCallbacks() bool
+}
+
+// ErrInlineCall is a Call made from a callback of an InlineCallbacks
+// server (tavern patch).
+var ErrInlineCall = fmt.Errorf("gen.Server: Call from a callback of a server with inline callbacks")
 
 type handleCallMessage struct {
 	from    ServerFrom
@@ -122,6 +140,9 @@ func (sp *ServerProcess) Call(to interface{}, message etf.Term) (etf.Term, error
 
 // CallWithTimeout makes outgoing sync request in fashiod of 'gen_server:call' with given timeout.
 func (sp *ServerProcess) CallWithTimeout(to interface{}, message etf.Term, timeout int) (etf.Term, error) {
+	if sp.inline {
+		return nil, ErrInlineCall // tavern patch: see InlineCallbacks
+	}
 	ref := sp.MakeRef()
 	from := etf.Tuple{sp.Self(), ref}
 	msg := etf.Term(etf.Tuple{etf.Atom("$gen_call"), from, message})
@@ -221,6 +242,9 @@ func (gs *Server) ProcessLoop(ps ProcessState, started chan<- bool) string {
 	sp.deferred = nil
 	sp.currentFunction = "Server:loop"
 	sp.stop = make(chan string, 2)
+	if ic, ok := sp.behavior.(InlineCallbacks); ok && ic.InlineCallbacks() {
+		sp.inline = true
+	}
 
 	defer func() {
 		if sp.waitReply == nil {
@@ -426,6 +450,28 @@ func (sp *ServerProcess) waitCallbackOrDeferr(message interface{}) {
 				sp.Self(), sp.Name(), message)
 		}
 
+		return
+	}
+
+	if sp.inline {
+		// tavern patch: see InlineCallbacks.
+		switch m := message.(type) {
+		case handleCallMessage:
+			sp.counter++
+			sp.handleCall(m)
+		case handleCastMessage:
+			sp.counter++
+			sp.handleCast(m)
+		case handleInfoMessage:
+			sp.counter++
+			sp.handleInfo(m)
+		case ProcessDirectMessage:
+			sp.counter++
+			sp.handleDirect(m)
+		case nil:
+		default:
+			lib.Warning("unknown message type in waitCallbackOrDeferr: %#v", message)
+		}
 		return
 	}
 

@@ -1,0 +1,84 @@
+package ergonode
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/gen"
+)
+
+// inliner runs its callbacks on its loop goroutine (gen.InlineCallbacks):
+// it records the order of its messages, answers Direct requests, stops on
+// "stop", and tries a Call on "call".
+type inliner struct {
+	gen.Server
+	got   chan any
+	calls chan error
+}
+
+func (*inliner) InlineCallbacks() bool { return true }
+
+func (s *inliner) HandleInfo(sp *gen.ServerProcess, m etf.Term) gen.ServerStatus {
+	switch m {
+	case "stop":
+		return gen.ServerStatusStop
+	case "call":
+		_, err := sp.CallWithTimeout(sp.Self(), "hello", 30)
+		s.calls <- err
+		return gen.ServerStatusOK
+	}
+	s.got <- m
+	return gen.ServerStatusOK
+}
+
+func (s *inliner) HandleDirect(sp *gen.ServerProcess, ref etf.Ref, m interface{}) (interface{}, gen.DirectStatus) {
+	return m, gen.DirectStatusOK
+}
+
+// A server with inline callbacks gets its messages in order, answers
+// Direct, stops on Stop, and a Call from its callback fails at once with
+// gen.ErrInlineCall instead of waiting for a reply that its own busy loop
+// could never read.
+func TestInlineCallbacks(t *testing.T) {
+	n := startNode(t, "cookie", 0, nil)
+	s := &inliner{got: make(chan any, 1000), calls: make(chan error, 1)}
+	p, err := n.Spawn("", gen.ProcessOptions{MailboxSize: 2048}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1000 {
+		if err := p.Send(p.Self(), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 1000 {
+		select {
+		case m := <-s.got:
+			if m != i {
+				t.Fatalf("message %d arrived as %v", i, m)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("message %d never handled", i)
+		}
+	}
+	if v, err := p.Direct("ping"); v != "ping" || err != nil {
+		t.Fatalf("direct: %v %v", v, err)
+	}
+	_ = p.Send(p.Self(), "call")
+	select {
+	case err := <-s.calls:
+		if !errors.Is(err, gen.ErrInlineCall) {
+			t.Fatalf("call from an inline callback: %v", err)
+		}
+	case <-time.After(10 * time.Second): // its own timeout is 30 s
+		t.Fatal("the call waited for a reply")
+	}
+	_ = p.Send(p.Self(), "stop")
+	select {
+	case <-p.Context().Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server did not stop")
+	}
+}
