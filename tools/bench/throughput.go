@@ -67,21 +67,24 @@ func (b *bench) throughput(ctx context.Context, sys system, round int, halfRate 
 	if b.o.Progress {
 		prog = load.StartProgress(b.o.Log, r, 7*(b.o.Step+time.Second))
 	}
-	half := func(rate float64) {
-		p := r.Fixed(ctx, fmt.Sprintf("half %.0f ops/s", rate), rate, b.o.HalfFor)
-		res.HalfRate, res.HalfP99Ms, res.Half = rate, p.Delivery.P99, &p
-	}
-	if halfRate > 0 {
-		half(halfRate)
-	}
 	m := r.FindMax(ctx, load.MaxConfig{Step: b.o.Step, MaxP99: b.o.MaxP99, MaxSteps: b.o.MaxSteps})
 	res.Steps = m.Steps
 	res.MaxDeliv, res.MaxOps = m.MaxDeliveries(), m.MaxOps()
 	if len(m.Steps) > 0 && m.Steps[0].Name == "probe" {
 		res.ProbeDeliv = m.Steps[0].DelivPerSec
 	}
-	if halfRate == 0 && res.MaxOps > 0 {
-		half(res.MaxOps / 2)
+	if halfRate == 0 {
+		halfRate = res.MaxOps / 2
+	}
+	// Every system runs at half load after its search, with the same
+	// history behind it (a system measured right after its clients
+	// connected would pay its warm-up, one measured after the search
+	// would not), and after a lead-in at that rate, not recorded, that
+	// lets the queues of the search's last, overloaded step drain.
+	if halfRate > 0 {
+		r.Fixed(ctx, "half lead-in", halfRate, b.o.HalfFor/2)
+		p := r.Fixed(ctx, fmt.Sprintf("half %.0f ops/s", halfRate), halfRate, b.o.HalfFor)
+		res.HalfRate, res.HalfP99Ms, res.Half = halfRate, p.Delivery.P99, &p
 	}
 	r.Close()
 	if prog != nil {

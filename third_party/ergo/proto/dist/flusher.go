@@ -88,14 +88,24 @@ func (lf *linkFlusher) Write(b []byte) (int, error) {
 		break
 	}
 
-	if lf.pending {
-		return lenB, nil
-	}
-
+	// tavern patch: the sender flushes (Flush) when its queue is empty;
+	// arming a timer here cost a timer goroutine per flush, and a burst
+	// was cut wherever the timer happened to fire.
 	lf.pending = true
-	lf.timer.Reset(lf.latency)
-
 	return lenB, nil
+}
+
+// Flush writes out what the buffer holds (tavern patch): the sender calls
+// it when no message waits in its queue, so a burst goes out in as few
+// writes as the socket takes and a lone message goes out at once.
+func (lf *linkFlusher) Flush() error {
+	lf.mutex.Lock()
+	defer lf.mutex.Unlock()
+	if !lf.pending {
+		return nil
+	}
+	lf.pending = false
+	return lf.writer.Flush()
 }
 
 func (lf *linkFlusher) Stop() {

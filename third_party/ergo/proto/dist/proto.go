@@ -1798,8 +1798,16 @@ func (dc *distConnection) sender(sender_id int, send <-chan *sendMessage, option
 		message.proxy = nil
 		sendMessages.Put(message)
 
-		// waiting for the next message
-		message = <-send
+		// waiting for the next message; tavern patch: flush what was
+		// written before waiting (see linkFlusher.Flush)
+		select {
+		case message = <-send:
+		default:
+			if dc.flusher.Flush() != nil {
+				return
+			}
+			message = <-send
+		}
 
 		if message == nil {
 			// channel was closed
