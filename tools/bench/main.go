@@ -95,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.BoardSize, "board-size", 8, "members per board")
 	fs.DurationVar(&o.Step, "step", 4*time.Second, "duration of each rate step")
 	fs.IntVar(&o.MaxSteps, "max-steps", 5, "rate steps of the maximum search")
-	fs.DurationVar(&o.HalfFor, "half-for", 5*time.Second, "duration of the half-load run")
+	fs.DurationVar(&o.HalfFor, "half-for", 8*time.Second, "duration of the half-load run (after a lead-in of half as long)")
 	fs.DurationVar(&o.MaxP99, "max-p99", 250*time.Millisecond, "pass rule: highest p99 op-to-delivery latency")
 	fs.IntVar(&o.MemClients, "mem-clients", 10000, "idle clients of the memory benchmark")
 	fs.IntVar(&o.MemStep, "mem-step", 2000, "clients added between two memory readings")
