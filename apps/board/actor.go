@@ -26,9 +26,6 @@ type actor struct {
 	gen.Server
 }
 
-// InlineCallbacks: an actor never Calls: its callbacks run on its loop goroutine (no goroutine per message) (third_party/ergo patch).
-func (*actor) InlineCallbacks() bool { return true }
-
 // Messages the actor sends itself or gets from the router.
 type (
 	activate   struct{ Delay time.Duration } // router: load now (after Delay)

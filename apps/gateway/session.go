@@ -29,9 +29,6 @@ type session struct {
 	gen.Server
 }
 
-// InlineCallbacks: a session never Calls: its callbacks run on its loop goroutine, which saves a goroutine per delivered event (third_party/ergo patch).
-func (*session) InlineCallbacks() bool { return true }
-
 // inbound is one client message, decoded by the reader (req or err set).
 type inbound struct {
 	req *wire.Request

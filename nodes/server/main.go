@@ -29,6 +29,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "./sys.config", "path of the node's sys.config")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) to this file until the node stops")
+	allocProfile := fs.String("allocprofile", "", "write the allocations since start (go tool pprof -sample_index=alloc_space) to this file when the node stops")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -44,6 +45,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *allocProfile != "" {
+		defer func() {
+			if err := writeAllocProfile(*allocProfile); err != nil {
+				fmt.Fprintln(stderr, "allocprofile:", err)
+			}
+		}()
 	}
 	cfg, err := sysconfig.Load(*configPath)
 	if err != nil {
@@ -82,4 +90,18 @@ func parseLevel(s string) slog.Level {
 		return slog.LevelInfo
 	}
 	return l
+}
+
+// writeAllocProfile writes the heap profile, whose alloc_space and
+// alloc_objects samples count every allocation since the start.
+func writeAllocProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
