@@ -15,9 +15,10 @@ const FanoutName = "tavern_fanout"
 
 type fanout struct{ gen.Server }
 
-// InlineCallbacks: the fanout never Calls: its callbacks run on its loop
-// goroutine (third_party/ergo patch).
-func (*fanout) InlineCallbacks() bool { return true }
+// InlineCallback: the fanout never Calls, and there is one per node: all
+// its callbacks run on its loop goroutine (gen.InlineCallbacks, a
+// third_party/ergo patch).
+func (*fanout) InlineCallback(interface{}) bool { return true }
 
 func (f *fanout) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.ServerStatus {
 	switch m := message.(type) {

@@ -19,8 +19,10 @@ type router struct {
 	gen.Server
 }
 
-// InlineCallbacks: the router never Calls: its callbacks run on its loop goroutine (third_party/ergo patch).
-func (*router) InlineCallbacks() bool { return true }
+// InlineCallback: the router never Calls, and there is one per node: all
+// its callbacks run on its loop goroutine (gen.InlineCallbacks, a
+// third_party/ergo patch).
+func (*router) InlineCallback(interface{}) bool { return true }
 
 type routerState struct {
 	deps    *Deps

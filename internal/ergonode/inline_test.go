@@ -2,6 +2,7 @@ package ergonode
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -16,16 +17,32 @@ type inliner struct {
 	gen.Server
 	got   chan any
 	calls chan error
+	echo  etf.Pid
 }
 
-func (*inliner) InlineCallbacks() bool { return true }
+// echo answers every Call with its message.
+type echo struct{ gen.Server }
+
+func (echo) HandleCall(sp *gen.ServerProcess, from gen.ServerFrom, m etf.Term) (etf.Term, gen.ServerStatus) {
+	return m, gen.ServerStatusOK
+}
+
+// InlineCallback: all but "deep", which runs on a goroutine of its own.
+func (*inliner) InlineCallback(m interface{}) bool { return m != "deep" }
 
 func (s *inliner) HandleInfo(sp *gen.ServerProcess, m etf.Term) gen.ServerStatus {
 	switch m {
 	case "stop":
 		return gen.ServerStatusStop
 	case "call":
-		_, err := sp.CallWithTimeout(sp.Self(), "hello", 30)
+		_, err := sp.CallWithTimeout(s.echo, "hello", 30)
+		s.calls <- err
+		return gen.ServerStatusOK
+	case "deep": // not inline: its Call works
+		v, err := sp.CallWithTimeout(s.echo, "deep", 30)
+		if err == nil && v != "deep" {
+			err = fmt.Errorf("echo answered %v", v)
+		}
 		s.calls <- err
 		return gen.ServerStatusOK
 	}
@@ -38,12 +55,16 @@ func (s *inliner) HandleDirect(sp *gen.ServerProcess, ref etf.Ref, m interface{}
 }
 
 // A server with inline callbacks gets its messages in order, answers
-// Direct, stops on Stop, and a Call from its callback fails at once with
+// Direct, stops on Stop; a Call from an inline callback fails at once with
 // gen.ErrInlineCall instead of waiting for a reply that its own busy loop
-// could never read.
+// could never read, and one from a callback it does not inline works.
 func TestInlineCallbacks(t *testing.T) {
 	n := startNode(t, "cookie", 0, nil)
-	s := &inliner{got: make(chan any, 1000), calls: make(chan error, 1)}
+	e, err := n.Spawn("", gen.ProcessOptions{}, &echo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &inliner{got: make(chan any, 1000), calls: make(chan error, 1), echo: e.Self()}
 	p, err := n.Spawn("", gen.ProcessOptions{MailboxSize: 2048}, s)
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +95,15 @@ func TestInlineCallbacks(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second): // its own timeout is 30 s
 		t.Fatal("the call waited for a reply")
+	}
+	_ = p.Send(p.Self(), "deep")
+	select {
+	case err := <-s.calls:
+		if err != nil {
+			t.Fatalf("call from a callback not inline: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call from a callback not inline never returned")
 	}
 	_ = p.Send(p.Self(), "stop")
 	select {

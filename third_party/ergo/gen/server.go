@@ -87,19 +87,24 @@ type ServerProcess struct {
 	callbackWaitReply chan *etf.Ref
 	stop              chan string
 
-	// tavern patch: inline is set for a behavior that implements
-	// InlineCallbacks: its callbacks run on the loop's own goroutine.
-	inline bool
+	// tavern patch: inlineCB is the behavior's InlineCallbacks, if it
+	// has one; inlineNow is set while a callback runs on the loop's own
+	// goroutine.
+	inlineCB  InlineCallbacks
+	inlineNow bool
 }
 
-// InlineCallbacks is implemented by a ServerBehavior whose callbacks never
-// make a Call (tavern patch). The loop then runs each callback itself
-// instead of starting a goroutine for it and waiting for that goroutine
-// to finish: a goroutine, two switches and a channel handoff less per
-// message. A Call from such a callback fails with ErrInlineCall (nobody
-// would read its reply).
+// InlineCallbacks is implemented by a ServerBehavior that lets the loop
+// run some callbacks itself (tavern patch): those for which
+// InlineCallback(message) is true, instead of starting a goroutine for the
+// callback and waiting for it to finish (a goroutine, two switches and a
+// channel handoff less per message). Such a callback must not Call: the
+// Call fails with ErrInlineCall (nobody would read its reply). The loop
+// goroutine keeps the stack of the deepest callback it ran until a GC
+// shrinks it, so a server kept by the thousand inlines only its shallow,
+// frequent messages.
 type InlineCallbacks interface {
-	InlineCallbacks() bool
+	InlineCallback(message interface{}) bool
 }
 
 // ErrInlineCall is a Call made from a callback of an InlineCallbacks
@@ -140,7 +145,7 @@ func (sp *ServerProcess) Call(to interface{}, message etf.Term) (etf.Term, error
 
 // CallWithTimeout makes outgoing sync request in fashiod of 'gen_server:call' with given timeout.
 func (sp *ServerProcess) CallWithTimeout(to interface{}, message etf.Term, timeout int) (etf.Term, error) {
-	if sp.inline {
+	if sp.inlineNow {
 		return nil, ErrInlineCall // tavern patch: see InlineCallbacks
 	}
 	ref := sp.MakeRef()
@@ -242,8 +247,8 @@ func (gs *Server) ProcessLoop(ps ProcessState, started chan<- bool) string {
 	sp.deferred = nil
 	sp.currentFunction = "Server:loop"
 	sp.stop = make(chan string, 2)
-	if ic, ok := sp.behavior.(InlineCallbacks); ok && ic.InlineCallbacks() {
-		sp.inline = true
+	if ic, ok := sp.behavior.(InlineCallbacks); ok {
+		sp.inlineCB = ic
 	}
 
 	defer func() {
@@ -453,25 +458,7 @@ func (sp *ServerProcess) waitCallbackOrDeferr(message interface{}) {
 		return
 	}
 
-	if sp.inline {
-		// tavern patch: see InlineCallbacks.
-		switch m := message.(type) {
-		case handleCallMessage:
-			sp.counter++
-			sp.handleCall(m)
-		case handleCastMessage:
-			sp.counter++
-			sp.handleCast(m)
-		case handleInfoMessage:
-			sp.counter++
-			sp.handleInfo(m)
-		case ProcessDirectMessage:
-			sp.counter++
-			sp.handleDirect(m)
-		case nil:
-		default:
-			lib.Warning("unknown message type in waitCallbackOrDeferr: %#v", message)
-		}
+	if sp.inlineCB != nil && sp.runInline(message) {
 		return
 	}
 
@@ -522,6 +509,41 @@ func (sp *ServerProcess) waitCallbackOrDeferr(message interface{}) {
 		}
 		return
 	}
+}
+
+// runInline runs the callback of message on the loop goroutine if the
+// behavior lets it (tavern patch: see InlineCallbacks).
+func (sp *ServerProcess) runInline(message interface{}) bool {
+	var inner interface{}
+	switch m := message.(type) {
+	case handleCallMessage:
+		inner = m.message
+	case handleCastMessage:
+		inner = m.message
+	case handleInfoMessage:
+		inner = m.message
+	case ProcessDirectMessage:
+		inner = m.Message
+	default:
+		return false
+	}
+	if !sp.inlineCB.InlineCallback(inner) {
+		return false
+	}
+	sp.inlineNow = true
+	sp.counter++
+	switch m := message.(type) {
+	case handleCallMessage:
+		sp.handleCall(m)
+	case handleCastMessage:
+		sp.handleCast(m)
+	case handleInfoMessage:
+		sp.handleInfo(m)
+	case ProcessDirectMessage:
+		sp.handleDirect(m)
+	}
+	sp.inlineNow = false
+	return true
 }
 
 func (sp *ServerProcess) panicHandler() {
