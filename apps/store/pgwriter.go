@@ -67,12 +67,14 @@ var errFenceMissed = errors.New("store: a board of the batch did not follow")
 // unless all of them moved: the ops that follow must not land for a
 // fenced board, and a SQL statement has no other way to stop the ones
 // after it without a round trip.
-const advanceAllSQL = `WITH adv AS (
-	UPDATE boards SET seq = v.last, updated_at = now()
-	FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS v(id, epoch, prev, last)
-	WHERE boards.id = v.id AND boards.epoch = v.epoch AND boards.seq = v.prev
-	RETURNING 1)
+const advanceAllSQL = `WITH adv AS (` + advanceSQL + ` RETURNING 1)
 SELECT 1 / (count(*) = $5)::int FROM adv`
+
+// advanceSQL moves each board from its expected previous seq to its last
+// one, under its epoch; a board that is elsewhere does not move.
+const advanceSQL = `UPDATE boards SET seq = v.last, updated_at = now()
+	FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS v(id, epoch, prev, last)
+	WHERE boards.id = v.id AND boards.epoch = v.epoch AND boards.seq = v.prev`
 
 const insertOpsSQL = `INSERT INTO board_ops (board_id, seq, "user", op_id, op, result, created_at)
 SELECT *, now() FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bytea[], $6::bytea[])`
@@ -217,10 +219,7 @@ func advancePG(ctx context.Context, tx pgx.Tx, batch []*Commit, fenced map[*Comm
 		return nil
 	}
 	ids, epochs, prevs, lasts := spanColumns(order, spans)
-	rows, err := tx.Query(ctx, `UPDATE boards SET seq = v.last, updated_at = now()
-		FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS v(id, epoch, prev, last)
-		WHERE boards.id = v.id AND boards.epoch = v.epoch AND boards.seq = v.prev
-		RETURNING boards.id`, ids, epochs, prevs, lasts)
+	rows, err := tx.Query(ctx, advanceSQL+` RETURNING boards.id`, ids, epochs, prevs, lasts)
 	if err != nil {
 		return err
 	}

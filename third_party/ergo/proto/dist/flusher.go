@@ -13,11 +13,10 @@ var (
 	keepAlivePeriod = 15 * time.Second
 )
 
-func newLinkFlusher(w io.Writer, latency time.Duration) *linkFlusher {
+func newLinkFlusher(w io.Writer) *linkFlusher { // tavern patch: no flush latency (see Flush)
 	lf := &linkFlusher{
-		latency: latency,
-		writer:  bufio.NewWriter(w),
-		w:       w, // in case if we skip buffering
+		writer: bufio.NewWriter(w),
+		w:      w, // in case if we skip buffering
 	}
 
 	lf.timer = time.AfterFunc(keepAlivePeriod, func() {
@@ -42,10 +41,9 @@ func newLinkFlusher(w io.Writer, latency time.Duration) *linkFlusher {
 }
 
 type linkFlusher struct {
-	mutex   sync.Mutex
-	latency time.Duration
-	writer  *bufio.Writer
-	w       io.Writer
+	mutex  sync.Mutex
+	writer *bufio.Writer
+	w      io.Writer
 
 	timer   *time.Timer
 	pending bool

@@ -51,8 +51,6 @@ func init() {
 }
 
 const (
-	defaultLatency = 200 * time.Nanosecond // for linkFlusher
-
 	defaultCleanTimeout  = 5 * time.Second  // for checkClean
 	defaultCleanDeadline = 30 * time.Second // for checkClean
 
@@ -206,7 +204,7 @@ func (dp *distProto) Init(ctx context.Context, conn lib.NetReadWriter, nodename 
 	connection.stats.NodeName = details.Name
 
 	// create connection buffering
-	connection.flusher = newLinkFlusher(conn, defaultLatency)
+	connection.flusher = newLinkFlusher(conn)
 
 	numHandlers := dp.options.NumHandlers
 	if details.NumHandlers > 0 {
