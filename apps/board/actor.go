@@ -131,6 +131,20 @@ func (a *actor) Init(process *gen.ServerProcess, args ...etf.Term) error {
 	return nil
 }
 
+// InlineCallback runs a board's hot path, ops and the writer's answers, on
+// its loop goroutine (gen.InlineCallbacks, a third_party/ergo patch): a
+// goroutine per callback costs each op two more trips through the
+// scheduler, which a loaded node pays in latency. Neither Calls. The rest
+// keep a goroutine each, so an idle board's loop never grows the stack of
+// a load or a join.
+func (*actor) InlineCallback(m interface{}) bool {
+	switch m.(type) {
+	case Op, commitDone, resubmit:
+		return true
+	}
+	return false
+}
+
 func (a *actor) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.ServerStatus {
 	st := process.State.(*boardState)
 	switch m := message.(type) {

@@ -36,9 +36,11 @@ type session struct {
 // goroutine would keep the stack of a deep callback, about 4 KB per idle
 // client in make bench.
 func (*session) InlineCallback(m interface{}) bool {
-	switch m.(type) {
+	switch m := m.(type) {
 	case board.Event, board.Events, board.Ack:
 		return true
+	case inbound:
+		return m.req != nil && (m.req.Type == wire.TypeOp || m.req.Type == wire.TypePing)
 	}
 	return false
 }

@@ -52,7 +52,7 @@ func TestMixedBatchOnBothPostgresPaths(t *testing.T) {
 				mk("skip-2", &Commit{BoardID: id("skip"), Epoch: 1, Ops: ops(3, 3, "u")}),
 				mk("snap", &Commit{BoardID: id("snap"), Epoch: 1, Ops: ops(1, 1, "u"), Snapshot: &Snapshot{Seq: 1, Data: []byte(`{}`)}}),
 			}
-			s.writers[0].write(batch)
+			s.writer.write(batch)
 			want := map[string]error{"ok": nil, "stale": ErrFenced, "gap": ErrFenced, "twice-1": nil, "twice-2": nil,
 				"skip-1": nil, "skip-2": ErrFenced, "snap": nil}
 			for name, w := range want {
@@ -106,7 +106,7 @@ func TestFailedBatchChangesNothing(t *testing.T) {
 			reused := ops(2, 2, "u")
 			reused[0].OpID = "u-1" // the unique (board, user, op id) refuses it
 			var errA, errB error
-			s.writers[0].write([]*Commit{
+			s.writer.write([]*Commit{
 				{BoardID: a, Epoch: 1, Ops: reused, Done: func(err error) { errA = err }},
 				{BoardID: b, Epoch: 1, Ops: ops(1, 1, "u"), Done: func(err error) { errB = err }},
 			})

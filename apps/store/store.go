@@ -28,8 +28,8 @@ import (
 type Store struct {
 	db      *gorm.DB
 	sqlDB   *sql.DB
-	dialect string    // "postgres" or "sqlite"
-	writers []*writer // boards are spread over them by id
+	dialect string // "postgres" or "sqlite"
+	writer  *writer
 	log     *slog.Logger
 }
 
@@ -108,19 +108,13 @@ func Open(ctx context.Context, cfg sysconfig.Store, log *slog.Logger) (*Store, e
 		sqlDB.Close()
 		return nil, err
 	}
-	// Two writers overlap their transactions on PostgreSQL, hiding each
-	// one's commit latency; more split the load into smaller batches, and
-	// every transaction costs the database CPU (at 1,886 ops/s four
-	// writers ran twice the transactions of two, 1.5x the database CPU
-	// and a higher p50, for no more throughput at saturation). SQLite has
-	// a single writer anyway.
-	n := 1
-	if dialect == "postgres" {
-		n = max(1, min(2, pool/2))
+	// Two transactions may overlap on PostgreSQL, when the load is heavy
+	// (see writer); SQLite has a single writer anyway.
+	lanes := 1
+	if dialect == "postgres" && pool >= 4 {
+		lanes = 2
 	}
-	for range n {
-		s.writers = append(s.writers, newWriter(s, cfg))
-	}
+	s.writer = newWriter(s, cfg, lanes)
 	return s, nil
 }
 
@@ -156,9 +150,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.sqlDB.PingContext(ctx
 
 // Close flushes every queued commit, stops the writer and closes the pool.
 func (s *Store) Close() error {
-	for _, w := range s.writers {
-		w.close()
-	}
+	s.writer.close()
 	return s.sqlDB.Close()
 }
 

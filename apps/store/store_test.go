@@ -36,16 +36,8 @@ func commit(t *testing.T, s *Store, c *Commit) error {
 	t.Helper()
 	done := make(chan error, 1)
 	c.Done = func(err error) { done <- err }
-	for {
-		err := s.Submit(c)
-		if errors.Is(err, ErrBusy) {
-			time.Sleep(time.Millisecond)
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		break
+	if err := submit(s, c); err != nil {
+		return err
 	}
 	select {
 	case err := <-done:
@@ -53,6 +45,17 @@ func commit(t *testing.T, s *Store, c *Commit) error {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("commit of %s got no answer", c.BoardID)
 		return nil
+	}
+}
+
+// submit queues c, waiting while the writer's queue is full.
+func submit(s *Store, c *Commit) error {
+	for {
+		err := s.Submit(c)
+		if !errors.Is(err, ErrBusy) {
+			return err
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -391,5 +394,136 @@ func TestIdleTxTimeoutInDSN(t *testing.T) {
 		if got := withIdleTxTimeout(in); got != want {
 			t.Errorf("withIdleTxTimeout(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// Boards that hand the writer commit after commit without waiting for the
+// answers (as a busy board does) get them written in order, whether the
+// writer runs one transaction at a time or two side by side; on
+// PostgreSQL the heavy load makes it run two.
+func TestPipelinedCommitsStayInOrder(t *testing.T) {
+	backends(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		cfg := sysconfig.Default().Store
+		cfg.DSN = dsn
+		cfg.FlushMs = 20 // commits pile up: the writer sees heavy load
+		s, err := Open(ctx, cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		const boards, perBoard = 64, 30
+		for b := range boards {
+			if _, err := s.Activate(ctx, fmt.Sprint("p", b)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		answers := make(chan error, boards*perBoard)
+		var wg sync.WaitGroup
+		for b := range boards {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int64(1); i <= perBoard; i++ {
+					c := &Commit{BoardID: fmt.Sprint("p", b), Epoch: 1, Ops: ops(i, i, "u"), Done: func(err error) { answers <- err }}
+					if err := submit(s, c); err != nil {
+						t.Errorf("submit: %v", err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		for range boards * perBoard {
+			select {
+			case err := <-answers:
+				if err != nil {
+					t.Fatalf("a commit failed: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("commits got no answer")
+			}
+		}
+		for b := range boards {
+			if seq, _, err := s.BoardSeq(ctx, fmt.Sprint("p", b)); err != nil || seq != perBoard {
+				t.Errorf("board p%d at seq %d (%v), want %d", b, seq, err, perBoard)
+			}
+		}
+		if st := s.Stats(); s.Dialect() == "postgres" && st.Overlapped == 0 {
+			t.Errorf("no transaction overlapped another in %d (heavy load on PostgreSQL)", st.Batches)
+		}
+	})
+}
+
+// take keeps each board's commits in order: with a transaction in flight
+// it leaves the boards of that transaction out, and under heavy load it
+// takes one half of the boards, leaving the other half for a second one.
+func TestTakeKeepsBoardsInOrder(t *testing.T) {
+	w := &writer{batchMax: 512, lanes: 2}
+	mk := func(board string, seq int64, n int) *Commit {
+		return &Commit{BoardID: board, Ops: ops(seq, seq+int64(n)-1, "u")}
+	}
+	ids := func(cs []*Commit) (out []string) {
+		for _, c := range cs {
+			out = append(out, fmt.Sprint(c.BoardID, c.Ops[0].Seq))
+		}
+		return out
+	}
+
+	// In flight: board a. Free boards have fewer than overlapOps ops: wait.
+	g := &gathering{inFlight: map[string]int{"a": 1}}
+	for _, c := range []*Commit{mk("a", 2, 1), mk("b", 1, 10)} {
+		g.pending = append(g.pending, c)
+		g.ops += len(c.Ops)
+	}
+	if b := w.take(g, true, false); b != nil {
+		t.Fatalf("overlap took %v with only 10 free ops", ids(b))
+	}
+	// Enough free ops: b and c go, a stays behind its commit in flight.
+	for _, c := range []*Commit{mk("c", 1, overlapOps), mk("a", 3, 1), mk("b", 11, 1)} {
+		g.pending = append(g.pending, c)
+		g.ops += len(c.Ops)
+	}
+	b := w.take(g, true, false)
+	if got, want := fmt.Sprint(ids(b)), "[b1 c1 b11]"; got != want {
+		t.Fatalf("overlap took %s, want %s", got, want)
+	}
+	if got, want := fmt.Sprint(ids(g.pending)), "[a2 a3]"; got != want || g.ops != 2 {
+		t.Fatalf("left %s (%d ops), want %s (2 ops)", got, g.ops, want)
+	}
+
+	// Split: only the boards of the first one's half.
+	g = &gathering{inFlight: map[string]int{}}
+	for i := range 8 {
+		c := mk(fmt.Sprint("s", i), 1, 10)
+		g.pending = append(g.pending, c)
+		g.ops += len(c.Ops)
+	}
+	b = w.take(g, false, true)
+	half := boardHalf(b[0].BoardID)
+	for _, c := range b {
+		if boardHalf(c.BoardID) != half {
+			t.Fatalf("split took boards of both halves: %v", ids(b))
+		}
+	}
+	for _, c := range g.pending {
+		if boardHalf(c.BoardID) == half {
+			t.Fatalf("split left %s of the half it took", c.BoardID)
+		}
+	}
+	if len(b) == 0 || len(g.pending) == 0 {
+		t.Fatalf("split took %d and left %d of 8 boards (fnv should spread s0..s7)", len(b), len(g.pending))
+	}
+
+	// batchMax: a board's later commit never passes its earlier one.
+	w.batchMax = 5
+	g = &gathering{inFlight: map[string]int{}}
+	for _, c := range []*Commit{mk("x", 1, 5), mk("y", 1, 1), mk("x", 6, 1)} {
+		g.pending = append(g.pending, c)
+		g.ops += len(c.Ops)
+	}
+	b = w.take(g, false, false)
+	if got, want := fmt.Sprint(ids(b)), "[x1]"; got != want {
+		t.Fatalf("took %s, want %s", got, want)
 	}
 }

@@ -33,31 +33,45 @@ type Snapshot struct {
 	Data []byte
 }
 
-// writer is the group-commit writer: it gathers commits of many boards and
-// writes them in one transaction, when BatchMax ops wait or FlushMs passed.
+// writer is the group-commit writer: it gathers the commits of many
+// boards and writes them in one transaction, when BatchMax ops wait or
+// FlushMs passed. One transaction is in flight at a time, and the commits
+// that arrive meanwhile wait for the next: at moderate load that gathers
+// more per transaction than several writers would, and each transaction
+// costs the database a commit (a WAL flush, most of its CPU per op here)
+// on a machine whose CPU it shares with the node. When more than
+// overlapOps wait, a second transaction (lanes 2) starts beside the first,
+// so that under heavy load round trips overlap; it takes only boards that
+// have no commit in flight, which keeps every board's commits in order.
 type writer struct {
 	s        *Store
 	in       chan *Commit
 	batchMax int
 	flush    time.Duration
+	lanes    int // transactions in flight at most
 
-	batches, ops, failed atomic.Int64
+	batches, ops, failed, overlapped atomic.Int64
 
 	mu     sync.RWMutex // guards closed against Submit's send
 	closed bool
 	done   chan struct{}
 }
 
+// overlapOps is how many ops, of boards with no commit in flight, start a
+// second transaction while one is in flight.
+const overlapOps = 64
+
 // queueFactor sizes the queue in batches: deep enough to absorb a burst
 // while one transaction is in flight, bounded so a stuck database pushes
 // back (ErrBusy) instead of growing memory.
 const queueFactor = 32
 
-func newWriter(s *Store, cfg sysconfig.Store) *writer {
+func newWriter(s *Store, cfg sysconfig.Store, lanes int) *writer {
 	w := &writer{
 		s:        s,
 		batchMax: max(cfg.BatchMax, 1),
 		flush:    time.Duration(max(cfg.FlushMs, 0)) * time.Millisecond,
+		lanes:    max(lanes, 1),
 		done:     make(chan struct{}),
 	}
 	w.in = make(chan *Commit, w.batchMax*queueFactor)
@@ -66,15 +80,10 @@ func newWriter(s *Store, cfg sysconfig.Store) *writer {
 }
 
 // Submit queues a commit without blocking. ErrBusy when the queue is full,
-// ErrClosed after Close; Done is not called then. Commits of one board go
-// to one writer, in order.
+// ErrClosed after Close; Done is not called then. Commits of one board
+// are written in the order they were submitted.
 func (s *Store) Submit(c *Commit) error {
-	w := s.writers[0]
-	if len(s.writers) > 1 {
-		h := fnv.New32a()
-		h.Write([]byte(c.BoardID))
-		w = s.writers[h.Sum32()%uint32(len(s.writers))]
-	}
+	w := s.writer
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.closed {
@@ -93,19 +102,16 @@ type Stats struct {
 	Batches int64 // transactions attempted
 	Ops     int64 // ops made durable
 	Failed  int64 // transactions that failed
-	Queued  int   // commits waiting now
+	// Overlapped counts transactions started while another was in flight.
+	Overlapped int64
+	Queued     int // commits waiting now
 }
 
-// Stats returns the writers' counters.
+// Stats returns the writer's counters.
 func (s *Store) Stats() Stats {
-	var st Stats
-	for _, w := range s.writers {
-		st.Batches += w.batches.Load()
-		st.Ops += w.ops.Load()
-		st.Failed += w.failed.Load()
-		st.Queued += len(w.in)
-	}
-	return st
+	w := s.writer
+	return Stats{Batches: w.batches.Load(), Ops: w.ops.Load(), Failed: w.failed.Load(),
+		Overlapped: w.overlapped.Load(), Queued: len(w.in)}
 }
 
 // close stops accepting commits, writes every queued one and waits.
@@ -119,48 +125,142 @@ func (w *writer) close() {
 	<-w.done
 }
 
+// gathering is the writer's loop state: the commits waiting for a
+// transaction and the boards of those in flight.
+type gathering struct {
+	pending  []*Commit
+	ops      int            // ops in pending
+	inFlight map[string]int // board -> its commits in the transactions in flight
+	running  int            // transactions in flight
+	due      bool           // the oldest pending commit waited FlushMs
+}
+
 func (w *writer) run() {
 	defer close(w.done)
-	batch := make([]*Commit, 0, w.batchMax)
-	for {
-		c, ok := <-w.in
-		if !ok {
-			return
-		}
-		batch = append(batch[:0], c)
-		n := len(c.Ops)
-		var timer <-chan time.Time
-		if w.flush > 0 {
-			timer = time.After(w.flush)
-		}
-	gather:
-		for n < w.batchMax {
-			select {
-			case c, ok := <-w.in:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, c)
-				n += len(c.Ops)
-			default:
-				if timer == nil {
-					break gather
-				}
+	g := &gathering{inFlight: make(map[string]int)}
+	ended := make(chan []*Commit, w.lanes)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	in := w.in
+	for in != nil || len(g.pending) > 0 || g.running > 0 {
+		select {
+		case c, ok := <-in:
+			if !ok {
+				in, g.due = nil, true // closing: write what is left now
+				break
+			}
+			w.add(g, c, timer)
+			// Take what else is queued in the same wake-up.
+			for more := true; more && g.ops < w.batchMax; {
 				select {
-				case c, ok := <-w.in:
+				case c, ok := <-in:
 					if !ok {
-						break gather
+						in, g.due, more = nil, true, false
+						break
 					}
-					batch = append(batch, c)
-					n += len(c.Ops)
-				case <-timer:
-					break gather
+					w.add(g, c, timer)
+				default:
+					more = false
 				}
 			}
+		case b := <-ended:
+			g.running--
+			for _, c := range b {
+				if g.inFlight[c.BoardID]--; g.inFlight[c.BoardID] <= 0 {
+					delete(g.inFlight, c.BoardID)
+				}
+			}
+		case <-timer.C:
+			g.due = true
 		}
-		w.write(batch)
-		clear(batch)
+		w.dispatch(g, ended, timer)
 	}
+}
+
+// add queues c for the next transaction; the first one waiting starts the
+// flush timer.
+func (w *writer) add(g *gathering, c *Commit, timer *time.Timer) {
+	if len(g.pending) == 0 {
+		if w.flush > 0 {
+			timer.Reset(w.flush)
+		} else {
+			g.due = true
+		}
+	}
+	g.pending = append(g.pending, c)
+	g.ops += len(c.Ops)
+}
+
+// dispatch starts the transactions the state allows: the first when the
+// flush time passed or a full batch waits, a second beside it only for
+// overlapOps of boards not in flight.
+func (w *writer) dispatch(g *gathering, ended chan<- []*Commit, timer *time.Timer) {
+	for len(g.pending) > 0 && g.running < w.lanes {
+		if g.running == 0 && !g.due && g.ops < w.batchMax {
+			return
+		}
+		batch := w.take(g, g.running > 0, g.running == 0 && w.lanes > 1 && g.ops >= overlapOps)
+		if batch == nil {
+			return
+		}
+		if g.running > 0 {
+			w.overlapped.Add(1)
+		}
+		g.running++
+		for _, c := range batch {
+			g.inFlight[c.BoardID]++
+		}
+		go func() {
+			w.write(batch)
+			ended <- batch
+		}()
+		if len(g.pending) == 0 {
+			g.due = false
+			timer.Stop()
+		}
+	}
+}
+
+// take removes a batch of up to batchMax ops from pending, in order. With
+// overlap (a transaction is in flight), only commits of boards with none
+// in flight are taken, and only if they add up to overlapOps. With split
+// (heavy load, nothing in flight), only the boards of one half, by hash,
+// so that the other half can follow in a second transaction at once.
+func (w *writer) take(g *gathering, overlap, split bool) []*Commit {
+	if overlap {
+		n := 0
+		for _, c := range g.pending {
+			if g.inFlight[c.BoardID] == 0 {
+				n += len(c.Ops)
+			}
+		}
+		if n < overlapOps {
+			return nil
+		}
+	}
+	half := boardHalf(g.pending[0].BoardID)
+	var batch []*Commit
+	rest := g.pending[:0]
+	n := 0
+	for _, c := range g.pending {
+		if n >= w.batchMax || overlap && g.inFlight[c.BoardID] > 0 || split && boardHalf(c.BoardID) != half {
+			rest = append(rest, c)
+			continue
+		}
+		batch = append(batch, c)
+		n += len(c.Ops)
+	}
+	clear(g.pending[len(rest):])
+	g.pending = rest
+	g.ops -= n
+	return batch
+}
+
+// boardHalf splits boards in two by a hash of their id.
+func boardHalf(id string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return h.Sum32() & 1
 }
 
 // write commits one batch in one transaction. Boards fenced by a newer
