@@ -476,6 +476,7 @@ func TestTakeKeepsBoardsInOrder(t *testing.T) {
 		g.pending = append(g.pending, c)
 		g.ops += len(c.Ops)
 	}
+	g.recount()
 	if b := w.take(g, true, false); b != nil {
 		t.Fatalf("overlap took %v with only 10 free ops", ids(b))
 	}
@@ -484,6 +485,7 @@ func TestTakeKeepsBoardsInOrder(t *testing.T) {
 		g.pending = append(g.pending, c)
 		g.ops += len(c.Ops)
 	}
+	g.recount()
 	b := w.take(g, true, false)
 	if got, want := fmt.Sprint(ids(b)), "[b1 c1 b11]"; got != want {
 		t.Fatalf("overlap took %s, want %s", got, want)

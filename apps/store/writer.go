@@ -130,6 +130,7 @@ func (w *writer) close() {
 type gathering struct {
 	pending  []*Commit
 	ops      int            // ops in pending
+	freeOps  int            // ops in pending of boards with nothing in flight
 	inFlight map[string]int // board -> its commits in the transactions in flight
 	running  int            // transactions in flight
 	due      bool           // the oldest pending commit waited FlushMs
@@ -170,6 +171,7 @@ func (w *writer) run() {
 					delete(g.inFlight, c.BoardID)
 				}
 			}
+			g.recount()
 		case <-timer.C:
 			g.due = true
 		}
@@ -189,6 +191,19 @@ func (w *writer) add(g *gathering, c *Commit, timer *time.Timer) {
 	}
 	g.pending = append(g.pending, c)
 	g.ops += len(c.Ops)
+	if g.inFlight[c.BoardID] == 0 {
+		g.freeOps += len(c.Ops)
+	}
+}
+
+// recount sets freeOps, once the boards in flight changed.
+func (g *gathering) recount() {
+	g.freeOps = 0
+	for _, c := range g.pending {
+		if g.inFlight[c.BoardID] == 0 {
+			g.freeOps += len(c.Ops)
+		}
+	}
 }
 
 // dispatch starts the transactions the state allows: the first when the
@@ -210,6 +225,7 @@ func (w *writer) dispatch(g *gathering, ended chan<- []*Commit, timer *time.Time
 		for _, c := range batch {
 			g.inFlight[c.BoardID]++
 		}
+		g.recount()
 		go func() {
 			w.write(batch)
 			ended <- batch
@@ -227,16 +243,8 @@ func (w *writer) dispatch(g *gathering, ended chan<- []*Commit, timer *time.Time
 // (heavy load, nothing in flight), only the boards of one half, by hash,
 // so that the other half can follow in a second transaction at once.
 func (w *writer) take(g *gathering, overlap, split bool) []*Commit {
-	if overlap {
-		n := 0
-		for _, c := range g.pending {
-			if g.inFlight[c.BoardID] == 0 {
-				n += len(c.Ops)
-			}
-		}
-		if n < overlapOps {
-			return nil
-		}
+	if overlap && g.freeOps < overlapOps {
+		return nil
 	}
 	half := boardHalf(g.pending[0].BoardID)
 	var batch []*Commit
