@@ -319,7 +319,9 @@ func (gs *Server) ProcessLoop(ps ProcessState, started chan<- bool) string {
 			continue
 		}
 
-		lib.Log("[%s] GEN_SERVER %s got message from %s", sp.NodeName(), sp.Self(), fromPid)
+		if lib.Tracing() { // tavern patch: see lib.Tracing
+			lib.Log("[%s] GEN_SERVER %s got message from %s", sp.NodeName(), sp.Self(), fromPid)
+		}
 
 		switch m := message.(type) {
 		case etf.Tuple:
@@ -411,7 +413,9 @@ func (gs *Server) ProcessLoop(ps ProcessState, started chan<- bool) string {
 				}
 			}
 
-			lib.Log("[%s] GEN_SERVER %#v got simple message %#v", sp.NodeName(), sp.Self(), message)
+			if lib.Tracing() { // tavern patch: see lib.Tracing
+				lib.Log("[%s] GEN_SERVER %#v got simple message %#v", sp.NodeName(), sp.Self(), message)
+			}
 			infoMessage := handleInfoMessage{
 				message: message,
 			}
@@ -427,7 +431,9 @@ func (gs *Server) ProcessLoop(ps ProcessState, started chan<- bool) string {
 			sp.waitCallbackOrDeferr(message)
 
 		default:
-			lib.Log("m: %#v", m)
+			if lib.Tracing() { // tavern patch: see lib.Tracing
+				lib.Log("m: %#v", m)
+			}
 			infoMessage := handleInfoMessage{
 				message: m,
 			}

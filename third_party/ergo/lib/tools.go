@@ -58,6 +58,11 @@ func init() {
 	flag.BoolVar(&ergoDebug, "ergo.debug", false, "enable/disable debug messages")
 }
 
+// Tracing reports whether Log prints (tavern patch). Hot paths test it
+// before calling Log: the arguments of a call are boxed on the heap even
+// when Log prints nothing, an allocation or three per message routed.
+func Tracing() bool { return ergoTrace }
+
 // Log
 func Log(f string, a ...interface{}) {
 	if ergoTrace {

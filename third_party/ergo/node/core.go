@@ -239,7 +239,9 @@ func (c *core) newAlias(p *process) (etf.Alias, error) {
 	}
 
 	alias = etf.Alias(c.MakeRef())
-	lib.Log("[%s] CORE create process alias for %v: %s", c.nodename, p.self, alias)
+	if lib.Tracing() { // tavern patch: see lib.Tracing
+		lib.Log("[%s] CORE create process alias for %v: %s", c.nodename, p.self, alias)
+	}
 
 	c.mutexAliases.Lock()
 	c.aliases[alias] = p
@@ -252,7 +254,9 @@ func (c *core) newAlias(p *process) (etf.Alias, error) {
 }
 
 func (c *core) deleteAlias(owner *process, alias etf.Alias) error {
-	lib.Log("[%s] CORE delete process alias %v for %v", c.nodename, alias, owner.self)
+	if lib.Tracing() { // tavern patch: see lib.Tracing
+		lib.Log("[%s] CORE delete process alias %v for %v", c.nodename, alias, owner.self)
+	}
 
 	c.mutexAliases.Lock()
 	p, alias_exist := c.aliases[alias]
@@ -376,7 +380,9 @@ func (c *core) newProcess(name string, behavior gen.ProcessBehavior, opts proces
 	}
 
 	process.exit = func(from etf.Pid, reason string) error {
-		lib.Log("[%s] EXIT from %s to %s with reason: %s", c.nodename, from, pid, reason)
+		if lib.Tracing() { // tavern patch: see lib.Tracing
+			lib.Log("[%s] EXIT from %s to %s with reason: %s", c.nodename, from, pid, reason)
+		}
 		if processContext.Err() != nil {
 			// process is already died
 			return lib.ErrProcessUnknown
@@ -404,7 +410,9 @@ func (c *core) newProcess(name string, behavior gen.ProcessBehavior, opts proces
 	}
 
 	if name != "" {
-		lib.Log("[%s] CORE registering name (%s): %s", c.nodename, pid, name)
+		if lib.Tracing() { // tavern patch: see lib.Tracing
+			lib.Log("[%s] CORE registering name (%s): %s", c.nodename, pid, name)
+		}
 		c.mutexNames.Lock()
 		if _, exist := c.names[name]; exist {
 			c.mutexNames.Unlock()
@@ -415,7 +423,9 @@ func (c *core) newProcess(name string, behavior gen.ProcessBehavior, opts proces
 		c.mutexNames.Unlock()
 	}
 
-	lib.Log("[%s] CORE registering process: %s", c.nodename, pid)
+	if lib.Tracing() { // tavern patch: see lib.Tracing
+		lib.Log("[%s] CORE registering process: %s", c.nodename, pid)
+	}
 	c.mutexProcesses.Lock()
 	c.processes[process.self.ID] = process
 	c.mutexProcesses.Unlock()
@@ -430,13 +440,17 @@ func (c *core) deleteProcess(pid etf.Pid) {
 		c.mutexProcesses.Unlock()
 		return
 	}
-	lib.Log("[%s] CORE unregistering process: %s", c.nodename, p.self)
+	if lib.Tracing() { // tavern patch: see lib.Tracing
+		lib.Log("[%s] CORE unregistering process: %s", c.nodename, p.self)
+	}
 	delete(c.processes, pid.ID)
 	c.mutexProcesses.Unlock()
 
 	c.mutexNames.Lock()
 	if (p.name) != "" {
-		lib.Log("[%s] CORE unregistering name (%s): %s", c.nodename, p.self, p.name)
+		if lib.Tracing() { // tavern patch: see lib.Tracing
+			lib.Log("[%s] CORE unregistering name (%s): %s", c.nodename, p.self, p.name)
+		}
 		delete(c.names, p.name)
 	}
 
@@ -463,7 +477,9 @@ func (c *core) spawn(name string, opts processOptions, behavior gen.ProcessBehav
 	if err != nil {
 		return nil, err
 	}
-	lib.Log("[%s] CORE spawn a new process %s (registered name: %q)", c.nodename, process.self, name)
+	if lib.Tracing() { // tavern patch: see lib.Tracing
+		lib.Log("[%s] CORE spawn a new process %s (registered name: %q)", c.nodename, process.self, name)
+	}
 
 	initProcess := func() (ps gen.ProcessState, err error) {
 		if lib.CatchPanic() {
@@ -544,7 +560,9 @@ func (c *core) spawn(name string, opts processOptions, behavior gen.ProcessBehav
 }
 
 func (c *core) registerName(name string, pid etf.Pid) error {
-	lib.Log("[%s] CORE registering name %s", c.nodename, name)
+	if lib.Tracing() { // tavern patch: see lib.Tracing
+		lib.Log("[%s] CORE registering name %s", c.nodename, name)
+	}
 	c.mutexNames.Lock()
 	defer c.mutexNames.Unlock()
 	if _, ok := c.names[name]; ok {
@@ -556,7 +574,9 @@ func (c *core) registerName(name string, pid etf.Pid) error {
 }
 
 func (c *core) unregisterName(name string) error {
-	lib.Log("[%s] CORE unregistering name %s", c.nodename, name)
+	if lib.Tracing() { // tavern patch: see lib.Tracing
+		lib.Log("[%s] CORE unregistering name %s", c.nodename, name)
+	}
 	c.mutexNames.Lock()
 	defer c.mutexNames.Unlock()
 	if _, ok := c.names[name]; ok {
@@ -601,7 +621,9 @@ func (c *core) Env(name gen.EnvKey) interface{} {
 
 // RegisterBehavior
 func (c *core) RegisterBehavior(group, name string, behavior gen.ProcessBehavior, data interface{}) error {
-	lib.Log("[%s] CORE registering behavior %q in group %q ", c.nodename, name, group)
+	if lib.Tracing() { // tavern patch: see lib.Tracing
+		lib.Log("[%s] CORE registering behavior %q in group %q ", c.nodename, name, group)
+	}
 	var groupBehaviors map[string]gen.RegisteredBehavior
 	var exist bool
 
@@ -670,7 +692,9 @@ func (c *core) RegisteredBehaviorGroup(group string) []gen.RegisteredBehavior {
 
 // UnregisterBehavior
 func (c *core) UnregisterBehavior(group, name string) error {
-	lib.Log("[%s] CORE unregistering behavior %s in group %s ", c.nodename, name, group)
+	if lib.Tracing() { // tavern patch: see lib.Tracing
+		lib.Log("[%s] CORE unregistering behavior %s in group %s ", c.nodename, name, group)
+	}
 	var groupBehaviors map[string]gen.RegisteredBehavior
 	var exist bool
 
@@ -770,10 +794,14 @@ func (c *core) RouteSend(from etf.Pid, to etf.Pid, message etf.Term) error {
 		p, exist := c.processes[to.ID]
 		c.mutexProcesses.RUnlock()
 		if !exist {
-			lib.Log("[%s] CORE route message by pid (local) %s failed. Unknown process", c.nodename, to)
+			if lib.Tracing() { // tavern patch: see lib.Tracing
+				lib.Log("[%s] CORE route message by pid (local) %s failed. Unknown process", c.nodename, to)
+			}
 			return lib.ErrProcessUnknown
 		}
-		lib.Log("[%s] CORE route message by pid (local) %s", c.nodename, to)
+		if lib.Tracing() { // tavern patch: see lib.Tracing
+			lib.Log("[%s] CORE route message by pid (local) %s", c.nodename, to)
+		}
 		select {
 		case p.mailBox <- &gen.ProcessMailboxMessage{From: from, Message: message}:
 		default:
@@ -804,7 +832,9 @@ func (c *core) RouteSend(from etf.Pid, to etf.Pid, message etf.Term) error {
 	p_from, exist := c.processes[from.ID]
 	c.mutexProcesses.RUnlock()
 	if !exist {
-		lib.Log("[%s] CORE route message by pid (remote) %s failed. Unknown sender", c.nodename, to)
+		if lib.Tracing() { // tavern patch: see lib.Tracing
+			lib.Log("[%s] CORE route message by pid (remote) %s failed. Unknown sender", c.nodename, to)
+		}
 		return lib.ErrSenderUnknown
 	}
 	connection, err := c.getConnection(string(to.Node))
@@ -812,7 +842,9 @@ func (c *core) RouteSend(from etf.Pid, to etf.Pid, message etf.Term) error {
 		return err
 	}
 
-	lib.Log("[%s] CORE route message by pid (remote) %s", c.nodename, to)
+	if lib.Tracing() { // tavern patch: see lib.Tracing
+		lib.Log("[%s] CORE route message by pid (remote) %s", c.nodename, to)
+	}
 	return connection.Send(p_from, to, message)
 }
 
@@ -824,10 +856,14 @@ func (c *core) RouteSendReg(from etf.Pid, to gen.ProcessID, message etf.Term) er
 		pid, ok := c.names[to.Name]
 		c.mutexNames.RUnlock()
 		if !ok {
-			lib.Log("[%s] CORE route message by gen.ProcessID (local) %s failed. Unknown process", c.nodename, to)
+			if lib.Tracing() { // tavern patch: see lib.Tracing
+				lib.Log("[%s] CORE route message by gen.ProcessID (local) %s failed. Unknown process", c.nodename, to)
+			}
 			return lib.ErrProcessUnknown
 		}
-		lib.Log("[%s] CORE route message by gen.ProcessID (local) %s", c.nodename, to)
+		if lib.Tracing() { // tavern patch: see lib.Tracing
+			lib.Log("[%s] CORE route message by gen.ProcessID (local) %s", c.nodename, to)
+		}
 		return c.RouteSend(from, pid, message)
 	}
 
@@ -841,7 +877,9 @@ func (c *core) RouteSendReg(from etf.Pid, to gen.ProcessID, message etf.Term) er
 	p_from, exist := c.processes[from.ID]
 	c.mutexProcesses.RUnlock()
 	if !exist {
-		lib.Log("[%s] CORE route message by gen.ProcessID (remote) %s failed. Unknown sender", c.nodename, to)
+		if lib.Tracing() { // tavern patch: see lib.Tracing
+			lib.Log("[%s] CORE route message by gen.ProcessID (remote) %s failed. Unknown sender", c.nodename, to)
+		}
 		return lib.ErrSenderUnknown
 	}
 	connection, err := c.getConnection(string(to.Node))
@@ -849,7 +887,9 @@ func (c *core) RouteSendReg(from etf.Pid, to gen.ProcessID, message etf.Term) er
 		return err
 	}
 
-	lib.Log("[%s] CORE route message by gen.ProcessID (remote) %s", c.nodename, to)
+	if lib.Tracing() { // tavern patch: see lib.Tracing
+		lib.Log("[%s] CORE route message by gen.ProcessID (remote) %s", c.nodename, to)
+	}
 	return connection.SendReg(p_from, to, message)
 }
 
@@ -862,10 +902,14 @@ func (c *core) RouteSendAlias(from etf.Pid, to etf.Alias, message etf.Term) erro
 		process, ok := c.aliases[to]
 		c.mutexAliases.RUnlock()
 		if !ok {
-			lib.Log("[%s] CORE route message by alias (local) %s failed. Unknown process", c.nodename, to)
+			if lib.Tracing() { // tavern patch: see lib.Tracing
+				lib.Log("[%s] CORE route message by alias (local) %s failed. Unknown process", c.nodename, to)
+			}
 			return lib.ErrProcessUnknown
 		}
-		lib.Log("[%s] CORE route message by alias (local) %s", c.nodename, to)
+		if lib.Tracing() { // tavern patch: see lib.Tracing
+			lib.Log("[%s] CORE route message by alias (local) %s", c.nodename, to)
+		}
 		return c.RouteSend(from, process.self, message)
 	}
 
@@ -879,7 +923,9 @@ func (c *core) RouteSendAlias(from etf.Pid, to etf.Alias, message etf.Term) erro
 	p_from, exist := c.processes[from.ID]
 	c.mutexProcesses.RUnlock()
 	if !exist {
-		lib.Log("[%s] CORE route message by alias (remote) %s failed. Unknown sender", c.nodename, to)
+		if lib.Tracing() { // tavern patch: see lib.Tracing
+			lib.Log("[%s] CORE route message by alias (remote) %s failed. Unknown sender", c.nodename, to)
+		}
 		return lib.ErrSenderUnknown
 	}
 	connection, err := c.getConnection(string(to.Node))
@@ -887,7 +933,9 @@ func (c *core) RouteSendAlias(from etf.Pid, to etf.Alias, message etf.Term) erro
 		return err
 	}
 
-	lib.Log("[%s] CORE route message by alias (remote) %s", c.nodename, to)
+	if lib.Tracing() { // tavern patch: see lib.Tracing
+		lib.Log("[%s] CORE route message by alias (remote) %s", c.nodename, to)
+	}
 	return connection.SendAlias(p_from, to, message)
 }
 

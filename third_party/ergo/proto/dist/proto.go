@@ -1148,7 +1148,9 @@ func (dc *distConnection) handleMessage(message *distMessage) (err error) {
 			switch act {
 			case distProtoREG_SEND:
 				// {6, FromPid, Unused, ToName}
-				lib.Log("[%s] CONTROL REG_SEND [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] CONTROL REG_SEND [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				to := gen.ProcessID{
 					Node: dc.nodename,
 					Name: string(t.Element(4).(etf.Atom)),
@@ -1159,13 +1161,17 @@ func (dc *distConnection) handleMessage(message *distMessage) (err error) {
 			case distProtoSEND:
 				// {2, Unused, ToPid}
 				// SEND has no sender pid
-				lib.Log("[%s] CONTROL SEND [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] CONTROL SEND [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				dc.router.RouteSend(etf.Pid{}, t.Element(3).(etf.Pid), message.payload)
 				return nil
 
 			case distProtoLINK:
 				// {1, FromPid, ToPid}
-				lib.Log("[%s] CONTROL LINK [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] CONTROL LINK [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				if message.proxy != nil && message.proxy.session.NodeFlags.EnableLink == false {
 					// we didn't allow this feature. proxy session will be closed due to
 					// this violation of the contract
@@ -1176,7 +1182,9 @@ func (dc *distConnection) handleMessage(message *distMessage) (err error) {
 
 			case distProtoUNLINK:
 				// {4, FromPid, ToPid}
-				lib.Log("[%s] CONTROL UNLINK [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] CONTROL UNLINK [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				if message.proxy != nil && message.proxy.session.NodeFlags.EnableLink == false {
 					// we didn't allow this feature. proxy session will be closed due to
 					// this violation of the contract
@@ -1186,12 +1194,16 @@ func (dc *distConnection) handleMessage(message *distMessage) (err error) {
 				return nil
 
 			case distProtoNODE_LINK:
-				lib.Log("[%s] CONTROL NODE_LINK [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] CONTROL NODE_LINK [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				return nil
 
 			case distProtoEXIT:
 				// {3, FromPid, ToPid, Reason}
-				lib.Log("[%s] CONTROL EXIT [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] CONTROL EXIT [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				terminated := t.Element(2).(etf.Pid)
 				to := t.Element(3).(etf.Pid)
 				reason := fmt.Sprint(t.Element(4))
@@ -1199,13 +1211,17 @@ func (dc *distConnection) handleMessage(message *distMessage) (err error) {
 				return nil
 
 			case distProtoEXIT2:
-				lib.Log("[%s] CONTROL EXIT2 [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] CONTROL EXIT2 [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				return nil
 
 			case distProtoMONITOR:
 				// {19, FromPid, ToProc, Ref}, where FromPid = monitoring process
 				// and ToProc = monitored process pid or name (atom)
-				lib.Log("[%s] CONTROL MONITOR [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] CONTROL MONITOR [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				if message.proxy != nil && message.proxy.session.NodeFlags.EnableMonitor == false {
 					// we didn't allow this feature. proxy session will be closed due to
 					// this violation of the contract
@@ -1235,7 +1251,9 @@ func (dc *distConnection) handleMessage(message *distMessage) (err error) {
 			case distProtoDEMONITOR:
 				// {20, FromPid, ToProc, Ref}, where FromPid = monitoring process
 				// and ToProc = monitored process pid or name (atom)
-				lib.Log("[%s] CONTROL DEMONITOR [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] CONTROL DEMONITOR [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				if message.proxy != nil && message.proxy.session.NodeFlags.EnableMonitor == false {
 					// we didn't allow this feature. proxy session will be closed due to
 					// this violation of the contract
@@ -1249,7 +1267,9 @@ func (dc *distConnection) handleMessage(message *distMessage) (err error) {
 			case distProtoMONITOR_EXIT:
 				// {21, FromProc, ToPid, Ref, Reason}, where FromProc = monitored process
 				// pid or name (atom), ToPid = monitoring process, and Reason = exit reason for the monitored process
-				lib.Log("[%s] CONTROL MONITOR_EXIT [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] CONTROL MONITOR_EXIT [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				reason := fmt.Sprint(t.Element(5))
 				ref := t.Element(4).(etf.Ref)
 				switch terminated := t.Element(2).(type) {
@@ -1268,29 +1288,41 @@ func (dc *distConnection) handleMessage(message *distMessage) (err error) {
 
 			// Not implemented yet, just stubs. TODO.
 			case distProtoSEND_SENDER:
-				lib.Log("[%s] CONTROL SEND_SENDER unsupported [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] CONTROL SEND_SENDER unsupported [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				return nil
 			case distProtoPAYLOAD_EXIT:
-				lib.Log("[%s] CONTROL PAYLOAD_EXIT unsupported [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] CONTROL PAYLOAD_EXIT unsupported [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				return nil
 			case distProtoPAYLOAD_EXIT2:
-				lib.Log("[%s] CONTROL PAYLOAD_EXIT2 unsupported [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] CONTROL PAYLOAD_EXIT2 unsupported [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				return nil
 			case distProtoPAYLOAD_MONITOR_P_EXIT:
-				lib.Log("[%s] CONTROL PAYLOAD_MONITOR_P_EXIT unsupported [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] CONTROL PAYLOAD_MONITOR_P_EXIT unsupported [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				return nil
 
 			// alias support
 			case distProtoALIAS_SEND:
 				// {33, FromPid, Alias}
-				lib.Log("[%s] CONTROL ALIAS_SEND [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] CONTROL ALIAS_SEND [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				alias := etf.Alias(t.Element(3).(etf.Ref))
 				dc.router.RouteSendAlias(t.Element(2).(etf.Pid), alias, message.payload)
 				return nil
 
 			case distProtoSPAWN_REQUEST:
 				// {29, ReqId, From, GroupLeader, {Module, Function, Arity}, OptList}
-				lib.Log("[%s] CONTROL SPAWN_REQUEST [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] CONTROL SPAWN_REQUEST [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				if message.proxy != nil && message.proxy.session.NodeFlags.EnableRemoteSpawn == false {
 					// we didn't allow this feature. proxy session will be closed due to
 					// this violation of the contract
@@ -1339,7 +1371,9 @@ func (dc *distConnection) handleMessage(message *distMessage) (err error) {
 
 			case distProtoSPAWN_REPLY:
 				// {31, ReqId, To, Flags, Result}
-				lib.Log("[%s] CONTROL SPAWN_REPLY [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] CONTROL SPAWN_REPLY [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				ref := t.Element(2).(etf.Ref)
 				to := t.Element(3).(etf.Pid)
 				dc.router.RouteSpawnReply(to, ref, t.Element(5))
@@ -1347,7 +1381,9 @@ func (dc *distConnection) handleMessage(message *distMessage) (err error) {
 
 			case distProtoPROXY_CONNECT_REQUEST:
 				// {101, ID, To, Digest, PublicKey, Flags, Hop, Path}
-				lib.Log("[%s] PROXY CONNECT REQUEST [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] PROXY CONNECT REQUEST [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				request := node.ProxyConnectRequest{
 					ID:        t.Element(2).(etf.Ref),
 					To:        string(t.Element(3).(etf.Atom)),
@@ -1374,7 +1410,9 @@ func (dc *distConnection) handleMessage(message *distMessage) (err error) {
 
 			case distProtoPROXY_CONNECT_REPLY:
 				// {102, ID, To, Digest, Cipher, Flags, SessionID, Path}
-				lib.Log("[%s] PROXY CONNECT REPLY [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] PROXY CONNECT REPLY [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				connectReply := node.ProxyConnectReply{
 					ID:     t.Element(2).(etf.Ref),
 					To:     string(t.Element(3).(etf.Atom)),
@@ -1389,7 +1427,9 @@ func (dc *distConnection) handleMessage(message *distMessage) (err error) {
 					connectReply.Path = append(connectReply.Path, string(p.(etf.Atom)))
 				}
 				if err := dc.router.RouteProxyConnectReply(dc, connectReply); err != nil {
-					lib.Log("[%s] PROXY CONNECT REPLY error %s (message: %#v)", dc.nodename, err, connectReply)
+					if lib.Tracing() { // tavern patch: see lib.Tracing
+						lib.Log("[%s] PROXY CONNECT REPLY error %s (message: %#v)", dc.nodename, err, connectReply)
+					}
 					// send disconnect to clean up this session all the way to the
 					// destination node
 					disconnect := node.ProxyDisconnect{
@@ -1416,7 +1456,9 @@ func (dc *distConnection) handleMessage(message *distMessage) (err error) {
 				return nil
 
 			case distProtoPROXY_CONNECT_CANCEL:
-				lib.Log("[%s] PROXY CONNECT CANCEL [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] PROXY CONNECT CANCEL [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				connectError := node.ProxyConnectCancel{
 					ID:     t.Element(2).(etf.Ref),
 					From:   string(t.Element(3).(etf.Atom)),
@@ -1430,7 +1472,9 @@ func (dc *distConnection) handleMessage(message *distMessage) (err error) {
 
 			case distProtoPROXY_DISCONNECT:
 				// {104, Node, Proxy, SessionID, Reason}
-				lib.Log("[%s] PROXY DISCONNECT [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] PROXY DISCONNECT [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				proxyDisconnect := node.ProxyDisconnect{
 					Node:      string(t.Element(2).(etf.Atom)),
 					Proxy:     string(t.Element(3).(etf.Atom)),
@@ -1441,7 +1485,9 @@ func (dc *distConnection) handleMessage(message *distMessage) (err error) {
 				return nil
 
 			default:
-				lib.Log("[%s] CONTROL unknown command [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				if lib.Tracing() { // tavern patch: see lib.Tracing
+					lib.Log("[%s] CONTROL unknown command [from %s]: %#v", dc.nodename, dc.peername, message.control)
+				}
 				return fmt.Errorf("unknown control command %#v", message.control)
 			}
 		}
