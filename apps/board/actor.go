@@ -67,6 +67,7 @@ type pendingOp struct {
 type memberInfo struct {
 	user string
 	ref  etf.Ref
+	to   any // the member's pid, boxed once: Send takes an interface, and a pid boxed per event was an allocation per delivery
 }
 
 type dedupKey struct{ user, opID string }
@@ -410,7 +411,7 @@ func (st *boardState) join(process *gen.ServerProcess, m Join) {
 	}
 	mi, already := st.members[m.Member]
 	if !already {
-		mi = &memberInfo{user: m.User, ref: process.MonitorProcess(m.Member)}
+		mi = &memberInfo{user: m.User, ref: process.MonitorProcess(m.Member), to: m.Member}
 		st.members[m.Member] = mi
 		st.users[m.User]++
 		if st.users[m.User] == 1 && !m.Quiet {
@@ -730,12 +731,12 @@ func (st *boardState) publish(process *gen.ServerProcess, seq int64, frame []byt
 func (st *boardState) toMembers(process *gen.ServerProcess, except etf.Pid, local etf.Term, remote func(LocalIDs) etf.Term) int {
 	self := etf.Atom(process.NodeName())
 	var byNode map[etf.Atom][]etf.Pid
-	for pid := range st.members {
+	for pid, mi := range st.members {
 		if pid == except {
 			continue
 		}
 		if pid.Node == self {
-			if err := process.Send(pid, local); err != nil && errors.Is(err, lib.ErrProcessMailboxFull) {
+			if err := process.Send(mi.to, local); err != nil && errors.Is(err, lib.ErrProcessMailboxFull) {
 				st.dropMember(process, pid, err)
 			}
 			continue

@@ -31,6 +31,10 @@ const closeAbnormal = 1006
 // maxBurst bounds the frames of join answers queued beyond the limit.
 const maxBurst = 1 << 16
 
+// maxSpare is the largest queue array the writer keeps for the next
+// batch; a bigger one (a join's replay) is let go.
+const maxSpare = 64
+
 // conn is one client WebSocket. Its I/O runs in at most two goroutines:
 // the reader (the HTTP handler's goroutine) hands each message to the
 // session process with Direct; the writer, started when frames are queued
@@ -201,10 +205,11 @@ func (c *conn) info() (ClientInfo, bool) {
 // goroutine ends) or a close was requested (then it closes the socket).
 func (c *conn) writeLoop() {
 	ctx := context.Background()
+	var spare [][]byte // the last batch's array, empty: the queue's next one
 	for {
 		c.mu.Lock()
 		batch := c.frames
-		c.frames, c.exempt = nil, 0
+		c.frames, c.exempt = spare, 0
 		closing, code, reason := c.closing, c.code, c.reason
 		if len(batch) == 0 && !closing {
 			c.writing = false
@@ -237,6 +242,10 @@ func (c *conn) writeLoop() {
 				_ = c.ws.Close(websocket.StatusCode(code), reason)
 			}
 			break
+		}
+		spare = nil
+		if cap(batch) <= maxSpare {
+			spare = batch[:0]
 		}
 	}
 	c.mu.Lock()
