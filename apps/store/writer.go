@@ -39,10 +39,13 @@ type Snapshot struct {
 // that arrive meanwhile wait for the next: at moderate load that gathers
 // more per transaction than several writers would, and each transaction
 // costs the database a commit (a WAL flush, most of its CPU per op here)
-// on a machine whose CPU it shares with the node. When more than
-// overlapOps wait, a second transaction (lanes 2) starts beside the first,
-// so that under heavy load round trips overlap; it takes only boards that
-// have no commit in flight, which keeps every board's commits in order.
+// on a machine whose CPU it shares with the node. Under heavy load (with
+// lanes 2), a second transaction starts beside the first, so that round
+// trips overlap: when overlapOps of boards with nothing in flight wait,
+// and, with nothing in flight and that many waiting, the first takes one
+// half of the boards (by hash) so that the other half can follow at once.
+// No board has commits in two transactions at once, which keeps every
+// board's commits in order.
 type writer struct {
 	s        *Store
 	in       chan *Commit
