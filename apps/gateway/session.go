@@ -30,11 +30,11 @@ type session struct {
 }
 
 // InlineCallback runs a board's acks and events, most of a session's
-// messages, on its loop goroutine (gen.InlineCallbacks, a third_party/ergo
-// patch): they never Call and their callbacks are shallow. The rest (joins,
-// frames of the client) go on a goroutine each as before: the loop
-// goroutine would keep the stack of a deep callback, about 4 KB per idle
-// client in make bench.
+// messages, and the client's ops and pings on its loop goroutine
+// (gen.InlineCallbacks, a third_party/ergo patch): they never Call and
+// their callbacks are shallow. The rest (joins, the client's other
+// frames) go on a goroutine each as before: the loop goroutine would keep
+// the stack of a deep callback, about 4 KB per idle client in make bench.
 func (*session) InlineCallback(m interface{}) bool {
 	switch m := m.(type) {
 	case board.Event, board.Events, board.Ack:

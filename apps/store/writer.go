@@ -249,7 +249,10 @@ func (w *writer) take(g *gathering, overlap, split bool) []*Commit {
 	if overlap && g.freeOps < overlapOps {
 		return nil
 	}
-	half := boardHalf(g.pending[0].BoardID)
+	var half uint32
+	if split {
+		half = boardHalf(g.pending[0].BoardID)
+	}
 	var batch []*Commit
 	rest := g.pending[:0]
 	n := 0
