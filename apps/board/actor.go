@@ -68,6 +68,7 @@ type memberInfo struct {
 	user string
 	ref  etf.Ref
 	to   any // the member's pid, boxed once: Send takes an interface, and a pid boxed per event was an allocation per delivery
+	feed *Feed // a member on this node that offered its connection (JoinLocal)
 }
 
 type dedupKey struct{ user, opID string }
@@ -165,18 +166,19 @@ func (a *actor) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.Ser
 			return gen.ServerStatusStop // handed off while it reloaded
 		}
 		return status
-	case Join:
+	case Join, JoinLocal:
 		if st.phase != phaseActive {
 			return st.hold(process, m)
 		}
+		j, feed := joinOf(m)
 		if st.superseded(process) {
 			// A newer activation owns the board (this node was paused or
 			// cut off): never answer from stale state.
-			failTo(process, m.Member, st.id, m.Tag, CodeUnavailable, "join: board moved")
+			failTo(process, j.Member, st.id, j.Tag, CodeUnavailable, "join: board moved")
 			st.abandon(process, "board moved")
 			return gen.ServerStatusStop // normal: its supervisor must not restart it here
 		}
-		st.join(process, m)
+		st.join(process, j, feed)
 	case Op:
 		if st.phase != phaseActive {
 			return st.hold(process, m)
@@ -262,6 +264,8 @@ func (st *boardState) fail(process *gen.ServerProcess, m etf.Term, code, msg str
 	switch r := m.(type) {
 	case Join:
 		failTo(process, r.Member, st.id, r.Tag, code, msg)
+	case JoinLocal:
+		failTo(process, r.Member, st.id, r.Tag, code, msg)
 	case Op:
 		failTo(process, r.Member, st.id, r.Tag, code, msg)
 	}
@@ -291,14 +295,15 @@ func (st *boardState) load(process *gen.ServerProcess) gen.ServerStatus {
 	// Ops that became durable in a commit whose answer was lost are new to
 	// the members still attached: send them now, in order.
 	for _, ev := range replay {
-		st.publish(process, ev.Seq, ev.Frame)
+		st.publish(process, ev.Seq, ev.Frame, anyAuthor)
 	}
 	waiting := st.waiting
 	st.waiting = nil
 	for _, m := range waiting {
 		switch r := m.(type) {
-		case Join:
-			st.join(process, r)
+		case Join, JoinLocal:
+			j, feed := joinOf(r)
+			st.join(process, j, feed)
 		case Op:
 			st.op(process, r)
 		}
@@ -404,7 +409,15 @@ func (st *boardState) pushRing(frame []byte, seq int64) {
 	st.ringAt = seq
 }
 
-func (st *boardState) join(process *gen.ServerProcess, m Join) {
+// joinOf reads a Join or a JoinLocal.
+func joinOf(m etf.Term) (Join, *Feed) {
+	if jl, ok := m.(JoinLocal); ok {
+		return jl.Join, jl.Feed
+	}
+	return m.(Join), nil
+}
+
+func (st *boardState) join(process *gen.ServerProcess, m Join, feed *Feed) {
 	if st.moving {
 		failTo(process, m.Member, st.id, m.Tag, CodeUnavailable, "join: board moving to another node")
 		return
@@ -418,6 +431,8 @@ func (st *boardState) join(process *gen.ServerProcess, m Join) {
 			st.presence(process, m.Member, []string{m.User}, nil)
 		}
 	}
+	// A re-join offers the member's same feed again, or none.
+	mi.feed = feed
 	reply := Joined{Board: st.id, Actor: process.Self(), Seq: st.committed, Users: st.userList(), Tag: m.Tag}
 	if replay, ok := st.replaySince(m.Since); ok {
 		reply.Replay = PackFrames(replay)
@@ -504,7 +519,18 @@ func (st *boardState) dropMember(process *gen.ServerProcess, member etf.Pid, err
 const ExitOverflow = "overflow"
 
 func (st *boardState) presence(process *gen.ServerProcess, except etf.Pid, joins, leaves []string) {
-	st.toMembers(process, except, Presence{Board: st.id, Joins: joins, Leaves: leaves},
+	msg := Presence{Board: st.id, Joins: joins, Leaves: leaves}
+	var frame []byte // written once, when a member has a feed
+	d := &feedDirect{
+		try: func(f *Feed) bool {
+			if frame == nil {
+				frame = wire.PresenceDelta(st.id, joins, leaves)
+			}
+			return f.tryFrame(frame)
+		},
+		stamp: func(id uint64) etf.Term { m := msg; m.Feed = id; return m },
+	}
+	st.toMembers(process, except, msg, d,
 		func(ids LocalIDs) etf.Term {
 			return FanoutPresence{Members: ids, Board: st.id, Joins: joins, Leaves: leaves}
 		})
@@ -653,7 +679,10 @@ func (st *boardState) committedUpTo(process *gen.ServerProcess, m commitDone) ge
 	}
 	n := 0
 	first := st.committed + 1
-	var frames [][]byte
+	var (
+		frames  [][]byte
+		authors []string
+	)
 	for _, p := range st.pending {
 		if p.seq > m.Last {
 			break
@@ -674,9 +703,12 @@ func (st *boardState) committedUpTo(process *gen.ServerProcess, m commitDone) ge
 		metrics.Ops.Inc()
 		_ = process.Send(p.member, Ack{Board: st.id, OpID: p.opID, Seq: p.seq, Tag: p.tag})
 		frames = append(frames, p.frame)
+		if !slices.Contains(authors, p.user) {
+			authors = append(authors, p.user)
+		}
 	}
 	st.pending = append(st.pending[:0], st.pending[n:]...)
-	st.publishAll(process, first, frames)
+	st.publishAll(process, first, frames, authors)
 	if every := int64(st.deps.StoreConfig.SnapshotEvery); every > 0 && st.committed-st.snapSeq >= every && st.snapDue == nil {
 		st.snapDue = &store.Snapshot{Seq: st.committed, Data: st.durableSnapshot()}
 		st.snapSeq = st.committed
@@ -696,16 +728,22 @@ func (st *boardState) settled() bool {
 
 // publishAll sends the events of one commit to every member: one message
 // per member on this node and one per other node, whatever their number.
-func (st *boardState) publishAll(process *gen.ServerProcess, first int64, frames [][]byte) {
+func (st *boardState) publishAll(process *gen.ServerProcess, first int64, frames [][]byte, authors []string) {
 	switch len(frames) {
 	case 0:
 		return
 	case 1:
-		st.publish(process, first, frames[0])
+		st.publish(process, first, frames[0], authors)
 		return
 	}
 	packed := PackFrames(frames)
-	sent := st.toMembers(process, etf.Pid{}, Events{Board: st.id, First: first, Frames: packed},
+	msg := Events{Board: st.id, First: first, Frames: packed}
+	d := &feedDirect{
+		authors: authors,
+		try:     func(f *Feed) bool { return f.tryEvents(first, frames) },
+		stamp:   func(id uint64) etf.Term { m := msg; m.Feed = id; return m },
+	}
+	sent := st.toMembers(process, etf.Pid{}, msg, d,
 		func(ids LocalIDs) etf.Term {
 			return FanoutEvents{Members: ids, Board: st.id, First: first, Frames: packed}
 		})
@@ -719,8 +757,14 @@ func (st *boardState) publishAll(process *gen.ServerProcess, first int64, frames
 
 // publish sends one committed event to every member: directly to those
 // on this node, and as one message per other node to its fanout process.
-func (st *boardState) publish(process *gen.ServerProcess, seq int64, frame []byte) {
-	sent := st.toMembers(process, etf.Pid{}, Event{Board: st.id, Seq: seq, Frame: frame},
+func (st *boardState) publish(process *gen.ServerProcess, seq int64, frame []byte, authors []string) {
+	msg := Event{Board: st.id, Seq: seq, Frame: frame}
+	d := &feedDirect{
+		authors: authors,
+		try:     func(f *Feed) bool { return f.tryEvents(seq, [][]byte{frame}) },
+		stamp:   func(id uint64) etf.Term { m := msg; m.Feed = id; return m },
+	}
+	sent := st.toMembers(process, etf.Pid{}, msg, d,
 		func(ids LocalIDs) etf.Term { return FanoutEvent{Members: ids, Board: st.id, Seq: seq, Frame: frame} })
 	metrics.DistEventMessages.Add(float64(sent))
 	if st.deps.Publish != nil {
@@ -728,7 +772,9 @@ func (st *boardState) publish(process *gen.ServerProcess, seq int64, frame []byt
 	}
 }
 
-func (st *boardState) toMembers(process *gen.ServerProcess, except etf.Pid, local etf.Term, remote func(LocalIDs) etf.Term) int {
+// toMembers sends local to each member on this node (or writes it through
+// the member's feed when d says so) and remote to each other node's fanout.
+func (st *boardState) toMembers(process *gen.ServerProcess, except etf.Pid, local etf.Term, d *feedDirect, remote func(LocalIDs) etf.Term) int {
 	self := etf.Atom(process.NodeName())
 	var byNode map[etf.Atom][]etf.Pid
 	for pid, mi := range st.members {
@@ -736,7 +782,18 @@ func (st *boardState) toMembers(process *gen.ServerProcess, except etf.Pid, loca
 			continue
 		}
 		if pid.Node == self {
-			if err := process.Send(mi.to, local); err != nil && errors.Is(err, lib.ErrProcessMailboxFull) {
+			msg := local
+			if mi.feed != nil && d != nil {
+				if d.byAuthor(mi.user) {
+					mi.feed.count() // the message way
+					msg = d.stamp(mi.feed.id)
+				} else if d.try(mi.feed) {
+					continue
+				} else {
+					msg = d.stamp(mi.feed.id)
+				}
+			}
+			if err := process.Send(mi.to, msg); err != nil && errors.Is(err, lib.ErrProcessMailboxFull) {
 				st.dropMember(process, pid, err)
 			}
 			continue

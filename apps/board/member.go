@@ -41,6 +41,11 @@ type Member struct {
 	User     string
 	Out      Output
 	OpTimout time.Duration // an op with no answer by then is "unavailable"
+	// Direct, if set, is the client's connection itself, safe for
+	// concurrent use: boards on this node write events through it (Feed).
+	Direct Output
+
+	held bool // the session holds frames back (SetHeld): feeds stay closed
 
 	proc    gen.Process // the session's process, for timers
 	boards  map[string]*membership
@@ -62,7 +67,8 @@ type membership struct {
 	phase   memberPhase
 	actor   etf.Pid
 	monitor etf.Ref
-	lastSeq int64
+	feed    *Feed // lastSeq: the last event the client has
+	local   bool  // the actor is on this node and has the feed
 	quiet   bool // the current join is a transparent re-join
 	tries   int  // quiet re-joins that failed in a row
 }
@@ -108,6 +114,7 @@ func (m *Member) Join(p gen.Process, board string, since int64, ref wire.Ref) {
 	ms, ok := m.boards[board]
 	if ok && ms.phase == joined {
 		ms.quiet = false
+		ms.feed.setOpen(false) // until the answer is written
 		m.sendJoin(p, ms, &request{kind: reqJoin, board: board, ref: ref, since: since})
 		return
 	}
@@ -118,7 +125,7 @@ func (m *Member) Join(p gen.Process, board string, since int64, ref wire.Ref) {
 		}
 	}
 	if !ok {
-		ms = &membership{board: board}
+		ms = &membership{board: board, feed: newFeed(m.Direct)}
 		m.boards[board] = ms
 	}
 	ms.phase = locating
@@ -138,7 +145,14 @@ func (m *Member) locate(p gen.Process, ms *membership, r *request) {
 func (m *Member) sendJoin(p gen.Process, ms *membership, r *request) {
 	r.kind = reqJoin
 	tag := m.tag(r)
-	err := p.Send(ms.actor, Join{Member: p.Self(), User: m.User, Since: r.since, Quiet: ms.quiet, Tag: tag})
+	join := Join{Member: p.Self(), User: m.User, Since: r.since, Quiet: ms.quiet, Tag: tag}
+	ms.local = m.Direct != nil && string(ms.actor.Node) == p.NodeName()
+	var err error
+	if ms.local {
+		err = p.Send(ms.actor, JoinLocal{Join: join, Feed: ms.feed})
+	} else {
+		err = p.Send(ms.actor, join)
+	}
 	if err != nil {
 		delete(m.reqs, tag)
 		m.fail(ms, r, CodeUnavailable, "join: board unavailable")
@@ -171,6 +185,7 @@ func (m *Member) fail(ms *membership, r *request, code, msg string) {
 }
 
 func (m *Member) forget(ms *membership) {
+	ms.feed.setOpen(false)
 	delete(m.boards, ms.board)
 	if ms.actor != (etf.Pid{}) && m.byActor[ms.actor] == ms {
 		delete(m.byActor, ms.actor)
@@ -235,7 +250,7 @@ func (m *Member) Handle(p gen.Process, message etf.Term) bool {
 	switch msg := message.(type) {
 	case retryRejoin:
 		if ms, ok := m.boards[msg.Board]; ok && ms.quiet && ms.phase == locating {
-			m.locate(p, ms, &request{kind: reqLocate, board: ms.board, since: ms.lastSeq})
+			m.locate(p, ms, &request{kind: reqLocate, board: ms.board, since: ms.feed.last()})
 		}
 	case Located:
 		r, ok := m.take(msg.Tag)
@@ -280,15 +295,15 @@ func (m *Member) Handle(p gen.Process, message etf.Term) bool {
 			m.fail(ms, r, msg.Code, msg.Msg)
 		}
 	case Event:
+		defer m.fed(msg.Board, msg.Feed)
 		ms, ok := m.boards[msg.Board]
 		if !ok || ms.phase != joined {
 			return true // before joined: the join's answer covers it
 		}
-		switch {
-		case msg.Seq <= ms.lastSeq:
+		switch dup, next := ms.feed.advance(msg.Seq); {
+		case dup:
 			// already delivered (a replay overlapped)
-		case msg.Seq == ms.lastSeq+1:
-			ms.lastSeq = msg.Seq
+		case next:
 			if !m.Out.Send(msg.Frame) {
 				m.Out.Close(wire.CloseTryAgain, "client too slow")
 			}
@@ -297,6 +312,7 @@ func (m *Member) Handle(p gen.Process, message etf.Term) bool {
 			m.rejoin(p, ms)
 		}
 	case Events:
+		defer m.fed(msg.Board, msg.Feed)
 		frames, err := UnpackFrames(msg.Frames)
 		if err != nil {
 			m.Out.Close(wire.CloseTryAgain, "board sent malformed events")
@@ -306,6 +322,7 @@ func (m *Member) Handle(p gen.Process, message etf.Term) bool {
 			m.Handle(p, Event{Board: msg.Board, Seq: msg.First + int64(i), Frame: f})
 		}
 	case Presence:
+		defer m.fed(msg.Board, msg.Feed)
 		ms, ok := m.boards[msg.Board]
 		if !ok || ms.phase != joined {
 			return true
@@ -350,6 +367,7 @@ func (m *Member) joined(ms *membership, r *request, msg Joined) {
 		ms.quiet = false
 		ms.tries = 0
 		m.replay(ms, replay, msg.Seq)
+		m.syncFeed(ms)
 		return
 	}
 	ms.phase = joined
@@ -364,39 +382,44 @@ func (m *Member) joined(ms *membership, r *request, msg Joined) {
 		m.Out.Close(wire.CloseTryAgain, "client too slow")
 		return
 	}
-	ms.lastSeq = msg.Seq - int64(len(replay))
+	ms.feed.setLast(msg.Seq - int64(len(replay)))
 	if snap != nil {
-		ms.lastSeq = msg.Seq
+		ms.feed.setLast(msg.Seq)
 	}
 	m.replay(ms, replay, msg.Seq)
 	if !m.Out.Send(wire.PresenceFull(msg.Board, msg.Users)) {
 		m.Out.Close(wire.CloseTryAgain, "client too slow")
+		return
 	}
+	m.syncFeed(ms)
 }
 
+// replay writes the frames the client does not have yet; the feed is
+// closed meanwhile (the member is joining), so lastSeq is the member's.
 func (m *Member) replay(ms *membership, frames [][]byte, seq int64) {
+	last := ms.feed.last()
+	defer func() { ms.feed.setLast(last) }()
 	first := seq - int64(len(frames)) + 1
 	for i, f := range frames {
 		s := first + int64(i)
-		if s <= ms.lastSeq {
+		if s <= last {
 			continue
 		}
 		if !m.Out.Send(f) {
 			m.Out.Close(wire.CloseTryAgain, "client too slow")
 			return
 		}
-		ms.lastSeq = s
+		last = s
 	}
-	if ms.lastSeq < seq {
-		ms.lastSeq = seq
-	}
+	last = max(last, seq)
 }
 
 // rejoin mends a gap or a restarted board: a quiet join from lastSeq.
 func (m *Member) rejoin(p gen.Process, ms *membership) {
 	ms.quiet = true
 	ms.phase = joining
-	m.sendJoin(p, ms, &request{kind: reqJoin, board: ms.board, since: ms.lastSeq})
+	ms.feed.setOpen(false) // first: lastSeq stops moving
+	m.sendJoin(p, ms, &request{kind: reqJoin, board: ms.board, since: ms.feed.last()})
 }
 
 // actorDown: the board's actor stopped (crash, passivation race, move).
@@ -417,6 +440,8 @@ func (m *Member) actorDown(p gen.Process, ms *membership) {
 		}
 	}
 	ms.actor = etf.Pid{}
+	ms.local = false
+	ms.feed.setOpen(false)
 	wasJoined := ms.phase == joined || ms.quiet
 	ms.phase = locating
 	ms.quiet = wasJoined
@@ -427,7 +452,7 @@ func (m *Member) actorDown(p gen.Process, ms *membership) {
 		m.locate(p, ms, clientJoin)
 		return
 	}
-	m.locate(p, ms, &request{kind: reqLocate, board: ms.board, since: ms.lastSeq})
+	m.locate(p, ms, &request{kind: reqLocate, board: ms.board, since: ms.feed.last()})
 }
 
 // Pending reports whether a join or an op still waits for the board's
@@ -450,5 +475,39 @@ func (m *Member) Expire(now time.Time) {
 		if ms, ok := m.boards[r.board]; ok && ms.phase != joined {
 			m.fail(ms, r, CodeUnavailable, "join: no answer in time")
 		}
+	}
+}
+
+// syncFeed opens ms's feed when the board may write to the client itself:
+// joined, at an actor that has the feed, nothing held back by the session.
+func (m *Member) syncFeed(ms *membership) {
+	ms.feed.setOpen(ms.phase == joined && !ms.quiet && ms.local && !m.held)
+}
+
+// fed: a message counted on a feed (id != 0) has been handled.
+func (m *Member) fed(board string, id uint64) {
+	if ms, ok := m.boards[board]; ok && id != 0 && ms.feed.id == id {
+		ms.feed.done(1)
+	}
+}
+
+// Released makes up for counted messages that never arrived (dropped by
+// gateway_overflow; their boards are mended).
+func (m *Member) Released(refs []FeedRef) {
+	for _, r := range refs {
+		m.fed(r.Board, r.Feed)
+	}
+}
+
+// SetHeld tells Member that its session holds the client's frames back
+// (an ev waits for its ack), or no longer does: boards must not write
+// past the hold, so every feed closes until it ends.
+func (m *Member) SetHeld(held bool) {
+	if m.held == held {
+		return
+	}
+	m.held = held
+	for _, ms := range m.boards {
+		m.syncFeed(ms)
 	}
 }

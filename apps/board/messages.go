@@ -127,6 +127,7 @@ type Event struct {
 	Board string
 	Seq   int64
 	Frame []byte
+	Feed  uint64 // counted on the member's Feed of this id (0: none)
 }
 
 // Events is several committed ops in a row, First first, as ev frames
@@ -136,6 +137,7 @@ type Events struct {
 	Board  string
 	First  int64
 	Frames []byte
+	Feed   uint64 // as in Event
 }
 
 // Presence is a change of a board's users.
@@ -143,6 +145,7 @@ type Presence struct {
 	Board  string
 	Joins  Names
 	Leaves Names
+	Feed   uint64 // as in Event
 }
 
 // Names is named so that ETF can carry it inside registered structs (it

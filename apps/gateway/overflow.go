@@ -51,6 +51,9 @@ type redeliver struct {
 	Msgs     []etf.Term
 	Boards   []string // boards to mend
 	Presence []string // boards whose presence was lost (mended too)
+	// Released: the dropped messages a board counted on the session's
+	// feed (board.Feed), which the session must uncount.
+	Released []board.FeedRef
 }
 
 // retryRedeliver sends a session its pending redeliver.
@@ -68,10 +71,13 @@ func (o *overflow) HandleInfo(process *gen.ServerProcess, message etf.Term) gen.
 		switch inner := m.Message.(type) {
 		case board.Event:
 			st.queue(process, m.Process, nil, inner.Board)
+			st.release(m.Process, inner.Board, inner.Feed)
 		case board.Events:
 			st.queue(process, m.Process, nil, inner.Board)
+			st.release(m.Process, inner.Board, inner.Feed)
 		case board.Presence:
 			st.queue(process, m.Process, nil, inner.Board)
+			st.release(m.Process, inner.Board, inner.Feed)
 			r := st.pending[m.Process]
 			if !contains(r.Presence, inner.Board) {
 				r.Presence = append(r.Presence, inner.Board)
@@ -127,6 +133,15 @@ func (st *overflowState) requeue(process *gen.ServerProcess, session etf.Pid, ba
 		if !contains(r.Presence, b) {
 			r.Presence = append(r.Presence, b)
 		}
+	}
+	r.Released = append(r.Released, back.Released...)
+}
+
+// release records a dropped message counted on a feed (id 0: none).
+func (st *overflowState) release(session etf.Pid, boardID string, feed uint64) {
+	if feed != 0 {
+		r := st.pending[session]
+		r.Released = append(r.Released, board.FeedRef{Board: boardID, Feed: feed})
 	}
 }
 

@@ -210,6 +210,9 @@ func (st *sessionState) info(process *gen.ServerProcess, message etf.Term) {
 		return
 	case redeliver:
 		r := message.(redeliver)
+		if st.member != nil {
+			st.member.Released(r.Released)
+		}
 		for _, m := range r.Msgs {
 			st.info(process, m)
 		}
@@ -438,6 +441,7 @@ func (st *sessionState) hello(process *gen.ServerProcess, req *wire.Request) {
 	enc = enc[len(`{"t":"notice","text":`) : len(enc)-1]
 	st.userEnc = append(append([]byte(`,"user":`), enc...), `,"id":`...)
 	st.member = board.NewMember(id.user, sessionOut{st}, set.opTimeout)
+	st.member.Direct = st.c
 	r := st.hub.rate.Load()
 	st.lim = rate.NewLimiter(rate.Limit(r.perSec), r.burst)
 	st.limGen = r.gen
@@ -560,6 +564,7 @@ func (o sessionOut) Send(frame []byte) bool {
 				}
 				if !holding {
 					st.holdSince = time.Now()
+					st.member.SetHeld(true) // boards write through the session until it ends
 				}
 				st.awaiting[k] = struct{}{}
 				holding = true
@@ -587,6 +592,9 @@ func (o sessionOut) release() bool {
 		if !o.Send(f) {
 			return false
 		}
+	}
+	if len(st.awaiting) == 0 {
+		st.member.SetHeld(false)
 	}
 	return true
 }
