@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,7 +143,21 @@ type client struct {
 	frames  chan []byte
 	closed  chan int
 	pending []map[string]any
+	// noFeed: the member offers boards no Feed (all frames by message);
+	// direct counts the frames boards wrote through its Feed.
+	noFeed bool
+	direct atomic.Int64
 }
+
+// directOut is a client's connection as boards see it through a Feed.
+type directOut struct{ c *client }
+
+func (o directOut) Send(frame []byte) bool {
+	o.c.direct.Add(1)
+	return clientOut(o).Send(frame)
+}
+
+func (o directOut) Close(code int, reason string) { clientOut(o).Close(code, reason) }
 
 type clientOut struct{ c *client }
 
@@ -180,7 +195,11 @@ type (
 
 func (cp *clientProc) Init(process *gen.ServerProcess, args ...etf.Term) error {
 	c := args[0].(*client)
-	process.State = NewMember(c.user, clientOut{c}, 3*time.Second)
+	m := NewMember(c.user, clientOut{c}, 3*time.Second)
+	if !c.noFeed {
+		m.Direct = directOut{c}
+	}
+	process.State = m
 	process.SendAfter(process.Self(), expireTick{}, 100*time.Millisecond)
 	return nil
 }
@@ -207,13 +226,53 @@ func (cp *clientProc) HandleInfo(process *gen.ServerProcess, message etf.Term) g
 		process.SendAfter(process.Self(), expireTick{}, 100*time.Millisecond)
 		return gen.ServerStatusOK
 	}
+	if b, ok := message.(blockUntil); ok {
+		b.started <- struct{}{}
+		<-b.release
+		return gen.ServerStatusOK
+	}
 	m.Handle(process, message)
 	return gen.ServerStatusOK
 }
 
+// blockUntil holds a client's process (not its connection) until release
+// is closed: what reaches the client meanwhile came through its Feed.
+type blockUntil struct{ started, release chan struct{} }
+
+// block holds c's process; the returned func lets it go on.
+func (c *client) block(probe gen.Process) func() {
+	c.t.Helper()
+	b := blockUntil{started: make(chan struct{}, 1), release: make(chan struct{})}
+	if err := probe.Send(c.proc.Self(), b); err != nil {
+		c.t.Fatalf("block %s: %v", c.user, err)
+	}
+	<-b.started
+	return func() { close(b.release) }
+}
+
+// nothingYet fails if a frame is already waiting (frames only ever arrive
+// by Send, so a frame that is not there now was not written before).
+func (c *client) nothingYet() {
+	c.t.Helper()
+	select {
+	case f := <-c.frames:
+		c.t.Fatalf("%s: unexpected frame %s", c.user, f)
+	default:
+	}
+}
+
 func (tn *testNode) client(user string) *client {
 	tn.t.Helper()
-	c := &client{t: tn.t, user: user, frames: make(chan []byte, 100000), closed: make(chan int, 1)}
+	return tn.spawnClient(&client{t: tn.t, user: user, frames: make(chan []byte, 100000), closed: make(chan int, 1)})
+}
+
+// clientNoFeed is a client whose boards send it every frame by message.
+func (tn *testNode) clientNoFeed(user string) *client {
+	tn.t.Helper()
+	return tn.spawnClient(&client{t: tn.t, user: user, frames: make(chan []byte, 100000), closed: make(chan int, 1), noFeed: true})
+}
+
+func (tn *testNode) spawnClient(c *client) *client {
 	p, err := tn.node.Spawn("", gen.ProcessOptions{MailboxSize: 4096}, &clientProc{}, c)
 	if err != nil {
 		tn.t.Fatalf("spawn client: %v", err)
