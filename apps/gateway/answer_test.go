@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/tavernhq/tavern/apps/board"
+	"github.com/tavernhq/tavern/apps/gateway"
 	"github.com/tavernhq/tavern/apps/gateway/gatewaytest"
+	"github.com/tavernhq/tavern/apps/gateway/wire"
 	"github.com/tavernhq/tavern/internal/sysconfig"
 	"github.com/tavernhq/tavern/internal/testutil"
 )
@@ -125,4 +127,64 @@ func lockingTx(t *testing.T, dsn, query string, args ...any) *sql.Tx {
 		t.Fatal(err)
 	}
 	return tx
+}
+
+// While a session holds frames back (an ev of the client's own op came
+// before the op's ack, as it can when they come from two nodes), boards
+// must not write past the hold through the connection's feed: the ev of
+// another board comes after the ack and the held ev, never before.
+func TestHoldClosesTheFeeds(t *testing.T) {
+	n := start(t, nil)
+	stuck, other := newBoard(), newBoard()
+	alice := joined(t, n, "alice", stuck)
+	alice.JoinFull(other)
+	bob := joined(t, n, "bob", other)
+	alice.Until("presence", nil) // bob's arrival
+	bob.Apply(other, chat("warm"))
+	alice.Expect("ev")
+	p := n.Probe()
+
+	// alice's session is held before it takes her op o1, and meanwhile
+	// gets o1's ev as if from the board's node: so the ev comes first.
+	opArrived, takeOp := make(chan struct{}), make(chan struct{})
+	gateway.SetInboundHook(func(r *wire.Request) {
+		if r.ID == "o1" {
+			close(opArrived)
+			<-takeOp
+		}
+	})
+	holding, endHold := make(chan struct{}), make(chan struct{})
+	gateway.SetHoldHook(func() {
+		close(holding)
+		<-endHold // the session stays in its hold until bob's ev is out
+	})
+	t.Cleanup(func() { gateway.SetInboundHook(nil); gateway.SetHoldHook(nil) })
+	alice.Send(msg{"t": "op", "ref": "r1", "board": stuck, "id": "o1", "op": chat("held")})
+	<-opArrived
+	own := wire.Event(stuck, 1, "alice", "o1", []byte(`{"kind":"chat","text":"held"}`), nil)
+	if err := p.Send(gateway.SessionOf(n.Gateway, "alice"), board.Event{Board: stuck, Seq: 1, Frame: own}); err != nil {
+		t.Fatal(err)
+	}
+	close(takeOp)
+	select {
+	case <-holding:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session did not hold the ev of its op back")
+	}
+	bob.Apply(other, chat("during the hold"))
+	// The board has delivered bob's ev once it answers (its loop is done).
+	if _, err := board.Describe(p, other); err != nil {
+		t.Fatal(err)
+	}
+	close(endHold)
+
+	if m := alice.Next(); m.T() != "ack" || m.Str("id") != "o1" {
+		t.Fatalf("first after the op: want its ack, got %v", m)
+	}
+	if m := alice.Next(); m.T() != "ev" || m.Str("id") != "o1" {
+		t.Fatalf("then its ev, got %v", m)
+	}
+	if m := alice.Next(); m.T() != "ev" || m.Str("board") != other {
+		t.Fatalf("then bob's, got %v", m)
+	}
 }

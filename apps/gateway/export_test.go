@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"net/http"
+
+	"github.com/ergo-services/ergo/etf"
 	"time"
 
 	"github.com/tavernhq/tavern/apps/gateway/wire"
@@ -15,6 +17,16 @@ func SetInboundHook(f func(*wire.Request)) {
 		return
 	}
 	testHookInbound.Store(&f)
+}
+
+// SetHoldHook makes sessions run f when they start holding frames back
+// (nil: nothing).
+func SetHoldHook(f func()) {
+	if f == nil {
+		testHookHold.Store(nil)
+		return
+	}
+	testHookHold.Store(&f)
 }
 
 // OwnEvent exposes ownEvent to the tests.
@@ -42,4 +54,20 @@ func Conns(a *App) int {
 	a.hub.mu.Lock()
 	defer a.hub.mu.Unlock()
 	return len(a.hub.conns)
+}
+
+// SessionOf is the session process of user's connection to a (none: the
+// zero pid).
+func SessionOf(a *App, user string) etf.Pid {
+	a.hub.mu.Lock()
+	defer a.hub.mu.Unlock()
+	for c := range a.hub.conns {
+		c.mu.Lock()
+		u := c.user
+		c.mu.Unlock()
+		if u == user && c.session != nil {
+			return c.session.Self()
+		}
+	}
+	return etf.Pid{}
 }

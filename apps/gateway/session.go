@@ -56,6 +56,10 @@ type inbound struct {
 // decoded client message.
 var testHookInbound atomic.Pointer[func(*wire.Request)]
 
+// testHookHold, set by tests only, runs when a session starts holding
+// frames back (sessionOut).
+var testHookHold atomic.Pointer[func()]
+
 // connEnded tells the session its connection is closed.
 type connEnded struct{}
 
@@ -565,6 +569,9 @@ func (o sessionOut) Send(frame []byte) bool {
 				if !holding {
 					st.holdSince = time.Now()
 					st.member.SetHeld(true) // boards write through the session until it ends
+					if h := testHookHold.Load(); h != nil {
+						(*h)()
+					}
 				}
 				st.awaiting[k] = struct{}{}
 				holding = true
