@@ -67,7 +67,7 @@ type pendingOp struct {
 type memberInfo struct {
 	user string
 	ref  etf.Ref
-	to   any // the member's pid, boxed once: Send takes an interface, and a pid boxed per event was an allocation per delivery
+	to   any   // the member's pid, boxed once: Send takes an interface, and a pid boxed per event was an allocation per delivery
 	feed *Feed // a member on this node that offered its connection (JoinLocal)
 }
 

@@ -69,8 +69,8 @@ type membership struct {
 	monitor etf.Ref
 	feed    *Feed // lastSeq: the last event the client has
 	local   bool  // the actor is on this node and has the feed
-	quiet   bool // the current join is a transparent re-join
-	tries   int  // quiet re-joins that failed in a row
+	quiet   bool  // the current join is a transparent re-join
+	tries   int   // quiet re-joins that failed in a row
 }
 
 type requestKind int
