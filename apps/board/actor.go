@@ -123,8 +123,7 @@ type boardState struct {
 	snapCache   []byte // encoded durable snapshot at snapCacheSeq
 	snapCacheAt int64
 
-	ring   [][]byte // ev frames of the last ReplayKeep committed ops
-	ringAt int64    // seq of ring[len(ring)-1]
+	ring frameRing // ev frames of the last ReplayKeep committed ops
 
 	dedup      map[dedupKey]int64
 	dedupOrder []dedupKey // FIFO to forget the oldest
@@ -370,7 +369,7 @@ func (st *boardState) loadFrom(ctx context.Context) ([]Event, error) {
 	st.dedupOrder = st.dedupOrder[:0]
 	st.dedupHead = 0
 	st.oldestOp = 0
-	st.ring = st.ring[:0]
+	st.ring.reset()
 	oldCommitted := st.committed
 	var replay []Event
 	replayRand := rand.New(rand.NewPCG(1, 2)) // rolls change no state
@@ -428,12 +427,7 @@ func (st *boardState) remember(k dedupKey, seq int64) {
 }
 
 func (st *boardState) pushRing(frame []byte, seq int64) {
-	keep := st.deps.Config.ReplayKeep
-	if len(st.ring) >= 2*keep {
-		st.ring = append(st.ring[:0], st.ring[len(st.ring)-keep+1:]...)
-	}
-	st.ring = append(st.ring, frame)
-	st.ringAt = seq
+	st.ring.push(frame, seq, st.deps.Config.ReplayKeep)
 }
 
 // joinOf reads a Join or a JoinLocal.
@@ -485,7 +479,8 @@ func (st *boardState) superseded(process *gen.ServerProcess) bool {
 	return epoch != st.epoch
 }
 
-// replaySince returns the frames after since, if the ring still has them.
+// replaySince returns the frames after since, if the ring still has them
+// (valid until the next commit: PackFrames copies them).
 func (st *boardState) replaySince(since int64) ([][]byte, bool) {
 	if since < 0 || since > st.committed {
 		return nil, false
@@ -494,10 +489,10 @@ func (st *boardState) replaySince(since int64) ([][]byte, bool) {
 	if n == 0 {
 		return [][]byte{}, true
 	}
-	if n > int64(len(st.ring)) || st.ringAt != st.committed {
+	if n > int64(st.ring.len()) || st.ring.last != st.committed {
 		return nil, false
 	}
-	return slices.Clone(st.ring[int64(len(st.ring))-n:]), true
+	return st.ring.lastN(int(n)), true
 }
 
 func (st *boardState) durableSnapshot() []byte {
