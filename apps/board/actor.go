@@ -748,8 +748,10 @@ func (st *boardState) settled() bool {
 	return st.inFlight == 0 && len(st.unsubmitted) == 0 && st.snapDue == nil
 }
 
-// publishAll sends the events of one commit to every member: one message
-// per member on this node and one per other node, whatever their number.
+// publishAll sends the events of one commit to every member: through its
+// feed or as one message to each member on this node (toMembers), one
+// message per other node, whatever their number. authors are the users of
+// the events: their connections get them as messages, after the ack.
 func (st *boardState) publishAll(process *gen.ServerProcess, first int64, frames [][]byte, authors []string) {
 	switch len(frames) {
 	case 0:
@@ -777,8 +779,9 @@ func (st *boardState) publishAll(process *gen.ServerProcess, first int64, frames
 	}
 }
 
-// publish sends one committed event to every member: directly to those
-// on this node, and as one message per other node to its fanout process.
+// publish sends one committed event to every member: through the feed or
+// as a message to those on this node, and as one message per other node
+// to its fanout process.
 func (st *boardState) publish(process *gen.ServerProcess, seq int64, frame []byte, authors []string) {
 	msg := Event{Board: st.id, Seq: seq, Frame: frame}
 	d := &feedDirect{
