@@ -591,7 +591,7 @@ func (st *boardState) op(process *gen.ServerProcess, m Op) {
 		var result []byte
 		result, err = st.spec.Apply(dop, st.rnd)
 		if err == nil {
-			st.accept(process, m, dop, result)
+			st.accept(process, m, k, dop, result)
 			return
 		}
 	}
@@ -612,10 +612,10 @@ func (st *boardState) answerDup(process *gen.ServerProcess, m Op, seq int64) {
 	st.pending = append(st.pending, pendingOp{seq: seq, member: m.Member, opID: m.OpID, tag: m.Tag, dup: true})
 }
 
-func (st *boardState) accept(process *gen.ServerProcess, m Op, dop *rules.Op, result []byte) {
+func (st *boardState) accept(process *gen.ServerProcess, m Op, k dedupKey, dop *rules.Op, result []byte) {
 	st.seq++
 	seq := st.seq
-	st.remember(keyOf(m.User, m.OpID), seq)
+	st.remember(k, seq)
 	st.pending = append(st.pending, pendingOp{
 		seq: seq, member: m.Member, user: m.User, opID: m.OpID, tag: m.Tag, op: dop,
 		frame: wire.Event(st.id, seq, m.User, m.OpID, dop.Raw, result),
@@ -784,9 +784,10 @@ func (st *boardState) publishAll(process *gen.ServerProcess, first int64, frames
 // to its fanout process.
 func (st *boardState) publish(process *gen.ServerProcess, seq int64, frame []byte, authors []string) {
 	msg := Event{Board: st.id, Seq: seq, Frame: frame}
+	one := [][]byte{frame}
 	d := &feedDirect{
 		authors: authors,
-		try:     func(f *Feed) bool { return f.tryEvents(seq, [][]byte{frame}) },
+		try:     func(f *Feed) bool { return f.tryEvents(seq, one) },
 		stamp:   func(id uint64) etf.Term { m := msg; m.Feed = id; return m },
 	}
 	sent := st.toMembers(process, etf.Pid{}, msg, d,
