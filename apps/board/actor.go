@@ -321,7 +321,7 @@ func (st *boardState) load(process *gen.ServerProcess) gen.ServerStatus {
 	// Ops that became durable in a commit whose answer was lost are new to
 	// the members still attached: send them now, in order.
 	for _, ev := range replay {
-		st.publish(process, ev.Seq, ev.Frame, anyAuthor)
+		st.publish(process, ev.Seq, ev.Frame, nil) // authors not known
 	}
 	waiting := st.waiting
 	st.waiting = nil
@@ -751,7 +751,8 @@ func (st *boardState) settled() bool {
 // publishAll sends the events of one commit to every member: through its
 // feed or as one message to each member on this node (toMembers), one
 // message per other node, whatever their number. authors are the users of
-// the events: their connections get them as messages, after the ack.
+// the events: their connections get them as messages, after the ack (nil:
+// not known, every member does).
 func (st *boardState) publishAll(process *gen.ServerProcess, first int64, frames [][]byte, authors []string) {
 	switch len(frames) {
 	case 0:
@@ -764,6 +765,7 @@ func (st *boardState) publishAll(process *gen.ServerProcess, first int64, frames
 	msg := Events{Board: st.id, First: first, Frames: packed}
 	d := &feedDirect{
 		authors: authors,
+		unknown: authors == nil,
 		try:     func(f *Feed) bool { return f.tryEvents(first, frames) },
 		stamp:   func(id uint64) etf.Term { m := msg; m.Feed = id; return m },
 	}
@@ -787,6 +789,7 @@ func (st *boardState) publish(process *gen.ServerProcess, seq int64, frame []byt
 	one := [][]byte{frame}
 	d := &feedDirect{
 		authors: authors,
+		unknown: authors == nil,
 		try:     func(f *Feed) bool { return f.tryEvents(seq, one) },
 		stamp:   func(id uint64) etf.Term { m := msg; m.Feed = id; return m },
 	}
@@ -809,15 +812,13 @@ func (st *boardState) toMembers(process *gen.ServerProcess, except etf.Pid, loca
 		}
 		if pid.Node == self {
 			msg := local
-			if mi.feed != nil && d != nil {
+			if mi.feed != nil {
 				if d.byAuthor(mi.user) {
 					mi.feed.count() // the message way
-					msg = d.stamp(mi.feed.id)
 				} else if d.try(mi.feed) {
-					continue
-				} else {
-					msg = d.stamp(mi.feed.id)
+					continue // written; else try counted the message
 				}
+				msg = d.stamp(mi.feed.id)
 			}
 			if err := process.Send(mi.to, msg); err != nil && errors.Is(err, lib.ErrProcessMailboxFull) {
 				st.dropMember(process, pid, err)

@@ -152,16 +152,15 @@ func (f *Feed) tooSlow() {
 // feedDirect is how one delivery to a member with a feed goes.
 type feedDirect struct {
 	authors []string // users of the events: their own connections take the message way
+	// unknown: the authors are not known (events replayed at a reload),
+	// so every member gets them the message way.
+	unknown bool
 	try     func(f *Feed) bool
 	stamp   func(id uint64) etf.Term // the message, counted on feed id
 }
 
-// anyAuthor stands for events whose users are not known (replayed at a
-// reload): every member gets them the message way.
-var anyAuthor = []string{"\x00any"}
-
 func (d *feedDirect) byAuthor(user string) bool {
-	if len(d.authors) == 1 && d.authors[0] == anyAuthor[0] {
+	if d.unknown {
 		return true
 	}
 	for _, a := range d.authors {

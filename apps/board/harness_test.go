@@ -143,10 +143,7 @@ type client struct {
 	frames  chan []byte
 	closed  chan int
 	pending []map[string]any
-	// noFeed: the member offers boards no Feed (all frames by message);
-	// direct counts the frames boards wrote through its Feed.
-	noFeed bool
-	direct atomic.Int64
+	direct  atomic.Int64 // frames boards wrote through its Feed
 }
 
 // directOut is a client's connection as boards see it through a Feed.
@@ -196,9 +193,7 @@ type (
 func (cp *clientProc) Init(process *gen.ServerProcess, args ...etf.Term) error {
 	c := args[0].(*client)
 	m := NewMember(c.user, clientOut{c}, 3*time.Second)
-	if !c.noFeed {
-		m.Direct = directOut{c}
-	}
+	m.Direct = directOut{c}
 	process.State = m
 	process.SendAfter(process.Self(), expireTick{}, 100*time.Millisecond)
 	return nil
@@ -263,16 +258,7 @@ func (c *client) nothingYet() {
 
 func (tn *testNode) client(user string) *client {
 	tn.t.Helper()
-	return tn.spawnClient(&client{t: tn.t, user: user, frames: make(chan []byte, 100000), closed: make(chan int, 1)})
-}
-
-// clientNoFeed is a client whose boards send it every frame by message.
-func (tn *testNode) clientNoFeed(user string) *client {
-	tn.t.Helper()
-	return tn.spawnClient(&client{t: tn.t, user: user, frames: make(chan []byte, 100000), closed: make(chan int, 1), noFeed: true})
-}
-
-func (tn *testNode) spawnClient(c *client) *client {
+	c := &client{t: tn.t, user: user, frames: make(chan []byte, 100000), closed: make(chan int, 1)}
 	p, err := tn.node.Spawn("", gen.ProcessOptions{MailboxSize: 4096}, &clientProc{}, c)
 	if err != nil {
 		tn.t.Fatalf("spawn client: %v", err)
